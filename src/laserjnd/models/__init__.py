@@ -8,3 +8,6 @@ from .convention import InputConvention
 from .registry import create_model, list_models, register_model
 
 __all__ = ["JNDModel", "ModelSpec", "InputConvention", "count_params", "create_model", "list_models", "register_model"]
+
+# Families register themselves on import.
+from . import autoencoder, laser, lite, mtjnd, direct, constant  # noqa: E402,F401
