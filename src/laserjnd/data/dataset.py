@@ -1,0 +1,108 @@
+"""PyTorch ``Dataset`` over the prepared layout (see ``prepare.py``).
+
+Each item is a dict of canonical tensors (RGB, float32 in [0, 1], resized with area
+interpolation to ``input_size`` = (H, W)); models convert them to their own convention:
+
+    "frame"       (3, H, W)
+    "jnd"         (3,)        labels of JND1..3 in the dataset's unit (QP or quality factor)
+    "name"        str
+    "jnd_frames"  (3, 3, H, W) JND-1/2/3-quality frames (index k-1 = level k), if requested
+    "saliency"    (1, H, W)   visual-attention target, if requested and present
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..errors import BadInputError
+from .labels.mtjnd import read_split
+from .media import read_image
+
+
+def resize_rgb(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize (not crop) to (H, W) like the originals; area interpolation when shrinking."""
+    h, w = size
+    if frame.shape[:2] == (h, w):
+        return frame
+    interp = cv2.INTER_AREA if h <= frame.shape[0] and w <= frame.shape[1] else cv2.INTER_LINEAR
+    return cv2.resize(frame, (w, h), interpolation=interp)
+
+
+def to_tensor(frame: np.ndarray) -> torch.Tensor:
+    """(H, W, C) uint8 -> (C, H, W) float32 in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(frame.transpose(2, 0, 1))).float().div_(255.0)
+
+
+def read_manifest(root: str | Path) -> dict:
+    path = Path(root) / "manifest.json"
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise BadInputError(path, f"manifest is not valid JSON ({e.msg} at line {e.lineno})") from None
+
+
+class JNDDataset(Dataset):
+    def __init__(
+        self,
+        root: str | Path,
+        split: str,
+        input_size: tuple[int, int] = (352, 640),
+        jnd_frames: bool = False,
+        saliency: bool = False,
+        unit: str | None = None,
+    ):
+        self.root = Path(root)
+        self.split = split
+        self.input_size = tuple(input_size)
+        self.manifest = read_manifest(self.root)
+        self.unit = unit or self.manifest.get("label_unit", "qp")
+        folder = self.root / split
+        if not folder.is_dir():
+            raise BadInputError(folder, f"split folder {split!r} not found (expected the prepared layout)")
+        self.paths, labels = read_split(folder, unit=self.unit)
+        self.labels = np.asarray(labels, dtype=np.float32).reshape(-1, 3)
+        self.names = [p.stem for p in self.paths]
+        self.with_jnd_frames = jnd_frames
+        self.with_saliency = saliency
+        if jnd_frames:
+            for k in (1, 2, 3):
+                missing = [p.name for p in self.paths if not (self.root / f"jnd{k}{split}" / p.name).is_file()]
+                if missing:
+                    raise BadInputError(self.root / f"jnd{k}{split}", f"{len(missing)} JND-quality frames missing, e.g. {missing[0]}")
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def _load(self, path: Path) -> torch.Tensor:
+        return to_tensor(resize_rgb(read_image(path), self.input_size))
+
+    def saliency_path(self, i: int) -> Path:
+        return self.root / f"saliency{self.split}" / f"{self.paths[i].stem}.png"
+
+    def ladder_path(self, i: int) -> Path:
+        return self.root / "ladders" / self.split / f"{self.paths[i].stem}.json"
+
+    def __getitem__(self, i: int) -> dict:
+        item = {"frame": self._load(self.paths[i]), "jnd": torch.from_numpy(self.labels[i].copy()), "name": self.names[i]}
+        if self.with_jnd_frames:
+            item["jnd_frames"] = torch.stack(
+                [self._load(self.root / f"jnd{k}{self.split}" / self.paths[i].name) for k in (1, 2, 3)]
+            )
+        if self.with_saliency:
+            sal = self.saliency_path(i)
+            if sal.is_file():
+                m = cv2.imread(str(sal), cv2.IMREAD_GRAYSCALE)
+                if m is None:
+                    raise BadInputError(sal, "saliency map is not a readable image")
+                h, w = self.input_size
+                m = cv2.resize(m, (w, h), interpolation=cv2.INTER_AREA)
+                item["saliency"] = torch.from_numpy(m).float().div_(255.0)[None]
+        return item

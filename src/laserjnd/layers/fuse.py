@@ -1,0 +1,101 @@
+"""Fold eval-mode BatchNorm into the preceding convolution, for inference speed.
+
+``y = BN(conv(x))`` with fixed statistics is an affine map per output channel, so it can be
+merged into the conv's weight and bias. :func:`fuse_conv_bn_` works in place on any model:
+
+1. a model method ``fuse_for_inference()`` wins when present (the model knows its structure);
+2. otherwise the dataflow is read with ``torch.fx`` and every BatchNorm whose only input is a
+   Conv2d output that nothing else reads is folded (conv and BN each called exactly once);
+3. if the model cannot be traced, adjacent (Conv2d, BatchNorm2d) pairs inside ``nn.Sequential``
+   containers are folded.
+
+The folded BN is replaced by ``nn.Identity`` on its parent, so the model's class and ``forward``
+(dict outputs and all) stay as they were. Only for inference: the result must not be trained.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+@torch.no_grad()
+def fold_bn_into_conv(conv: nn.Conv2d, bn: nn.modules.batchnorm._BatchNorm) -> None:
+    """Rewrite ``conv`` so that ``conv'(x) == bn(conv(x))`` with bn's running statistics."""
+    if bn.running_mean is None or bn.running_var is None:
+        raise ValueError("cannot fold a BatchNorm without running statistics")
+    scale = torch.rsqrt(bn.running_var + bn.eps)
+    if bn.weight is not None:
+        scale = scale * bn.weight
+    shift = -bn.running_mean * scale
+    if bn.bias is not None:
+        shift = shift + bn.bias
+    conv.weight.mul_(scale.reshape(-1, *([1] * (conv.weight.dim() - 1))).to(conv.weight.dtype))
+    if conv.bias is None:
+        conv.bias = nn.Parameter(torch.zeros(conv.out_channels, dtype=conv.weight.dtype, device=conv.weight.device),
+                                 requires_grad=conv.weight.requires_grad)
+    conv.bias.mul_(scale.to(conv.bias.dtype)).add_(shift.to(conv.bias.dtype))
+
+
+def _set_submodule(root: nn.Module, target: str, new: nn.Module) -> None:
+    parent_name, _, child = target.rpartition(".")
+    parent = root.get_submodule(parent_name) if parent_name else root
+    setattr(parent, child, new)
+
+
+def _foldable(conv: nn.Module, bn: nn.Module) -> bool:
+    return (type(conv) is nn.Conv2d and isinstance(bn, nn.BatchNorm2d) and bn.track_running_stats
+            and bn.num_features == conv.out_channels)
+
+
+def _pairs_fx(model: nn.Module) -> list[tuple[str, str]]:
+    import torch.fx as fx
+
+    graph = fx.Tracer().trace(model)
+    calls: dict[str, int] = {}
+    for node in graph.nodes:
+        if node.op == "call_module":
+            calls[node.target] = calls.get(node.target, 0) + 1
+    pairs = []
+    for node in graph.nodes:
+        if node.op != "call_module" or not isinstance(model.get_submodule(node.target), nn.BatchNorm2d):
+            continue
+        src = node.args[0] if node.args else None
+        if not isinstance(src, fx.Node) or src.op != "call_module" or len(src.users) != 1:
+            continue
+        if calls[node.target] != 1 or calls[src.target] != 1:
+            continue  # a shared module would change its other uses too
+        if _foldable(model.get_submodule(src.target), model.get_submodule(node.target)):
+            pairs.append((src.target, node.target))
+    return pairs
+
+
+def _pairs_sequential(model: nn.Module) -> list[tuple[str, str]]:
+    pairs = []
+    for name, m in model.named_modules():
+        if isinstance(m, nn.Sequential):
+            kids = list(m.named_children())
+            for (a, ma), (b, mb) in zip(kids, kids[1:]):
+                if _foldable(ma, mb):
+                    pre = f"{name}." if name else ""
+                    pairs.append((pre + a, pre + b))
+    return pairs
+
+
+def fuse_conv_bn_(model: nn.Module) -> int:
+    """Fold every foldable Conv2d -> BatchNorm2d pair of ``model`` in place; returns how many.
+
+    Puts the model in eval mode (folding uses running statistics).
+    """
+    model.eval()
+    hook = getattr(model, "fuse_for_inference", None)
+    if callable(hook):
+        return int(hook() or 0)
+    try:
+        pairs = _pairs_fx(model)
+    except Exception:  # untraceable control flow: fall back to the structural scan
+        pairs = _pairs_sequential(model)
+    for conv_name, bn_name in pairs:
+        fold_bn_into_conv(model.get_submodule(conv_name), model.get_submodule(bn_name))
+        _set_submodule(model, bn_name, nn.Identity())
+    return len(pairs)
