@@ -60,10 +60,13 @@ def split_by_content(content_ids: list[str], fractions=(0.7, 0.15, 0.15), seed: 
     if len(fractions) != 3 or any(f < 0 for f in fractions) or not np.isclose(sum(fractions), 1.0):
         raise JNDError(f"split fractions must be three non-negative numbers summing to 1, got {fractions}")
     ids = sorted(set(content_ids))
+    needed = 1 + sum(f > 0 for f in fractions[1:])
+    if len(ids) < needed:
+        raise JNDError(f"need at least {needed} distinct sources for a content-disjoint split, got {len(ids)}")
     order = [ids[i] for i in np.random.default_rng(seed).permutation(len(ids))]
     n = len(ids)
-    n_valid = max(1, round(fractions[1] * n)) if n >= 3 and fractions[1] > 0 else 0
-    n_test = max(1, round(fractions[2] * n)) if n >= 3 and fractions[2] > 0 else 0
+    n_valid = max(1, round(fractions[1] * n)) if fractions[1] > 0 else 0
+    n_test = max(1, round(fractions[2] * n)) if fractions[2] > 0 else 0
     n_train = n - n_valid - n_test
     names = ["train"] * n_train + ["valid"] * n_valid + ["test"] * n_test
     return dict(zip(order, names))
@@ -89,8 +92,8 @@ def prepare_dataset(root: str | Path, source: Source, config: PrepareConfig | No
         records = _write_frames(tmp, items, ladders, labels, assignment, settings, cfg.progress)
         for split in SPLITS:
             rows = sorted((r for r in records if r["split"] == split), key=lambda r: r["file"])
-            (tmp / split).mkdir(exist_ok=True)
-            write_jnd_levels(tmp / split / "JND-Levels.txt", np.array([r["labels"] for r in rows]).reshape(-1, 3))
+            if rows:  # a split given fraction 0 stays absent
+                write_jnd_levels(tmp / split / "JND-Levels.txt", np.array([r["labels"] for r in rows]).reshape(-1, 3), unit=source.unit)
         if cfg.saliency:
             from .saliency import write_saliency_maps
 

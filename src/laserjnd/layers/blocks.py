@@ -34,16 +34,21 @@ def tf_same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
 
 
 class Conv2dSame(nn.Conv2d):
-    """``nn.Conv2d`` with TensorFlow "same" padding, computed from the input size."""
+    """``nn.Conv2d`` with TensorFlow "same" padding, computed from the input size.
+
+    No branching on sizes, so torch.fx / export can trace it (kernel >= stride keeps the pad >= 0).
+    """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, bias: bool = True):
+        if kernel_size < stride:
+            raise ValueError("Conv2dSame needs kernel_size >= stride")
         super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=0, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        top, bottom = tf_same_padding(x.shape[-2], self.kernel_size[0], self.stride[0])
-        left, right = tf_same_padding(x.shape[-1], self.kernel_size[1], self.stride[1])
-        if top or bottom or left or right:
-            x = F.pad(x, (left, right, top, bottom))
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        ph = (-(-x.shape[-2] // sh) - 1) * sh + kh - x.shape[-2]
+        pw = (-(-x.shape[-1] // sw) - 1) * sw + kw - x.shape[-1]
+        x = F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2))
         return super().forward(x)
 
 
@@ -51,19 +56,21 @@ class ConvTranspose2dSame(nn.ConvTranspose2d):
     """``nn.ConvTranspose2d`` with TensorFlow "same" semantics: output = input * stride.
 
     TF defines it as the adjoint of the "same" conv on the larger size, i.e. the full transposed
-    output cropped by that conv's (before, after) padding = (1, 2) for k=5, s=2. PyTorch's
-    ``padding=2, output_padding=1`` crops (2, 1) instead: same size, one pixel shifted.
+    output cropped by that conv's (before, after) padding, which is always (k-s)//2 before and the
+    rest after: (1, 2) for k=5, s=2. PyTorch's ``padding=2, output_padding=1`` crops (2, 1)
+    instead: same size, one pixel shifted.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, bias: bool = True):
+        if kernel_size < stride:
+            raise ValueError("ConvTranspose2dSame needs kernel_size >= stride")
         super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=0, bias=bias)
+        self._crop = [(t // 2, t - t // 2) for t in (k - s for k, s in zip(self.kernel_size, self.stride))]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = super().forward(x)
-        h, w = x.shape[-2] * self.stride[0], x.shape[-1] * self.stride[1]
-        top, _ = tf_same_padding(h, self.kernel_size[0], self.stride[0])
-        left, _ = tf_same_padding(w, self.kernel_size[1], self.stride[1])
-        return y[..., top : top + h, left : left + w]
+        (top, bottom), (left, right) = self._crop
+        return y[..., top : y.shape[-2] - bottom, left : y.shape[-1] - right]
 
 
 class ConvEncoder(nn.Sequential):

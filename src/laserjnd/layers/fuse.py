@@ -6,8 +6,10 @@ merged into the conv's weight and bias. :func:`fuse_conv_bn_` works in place on 
 1. a model method ``fuse_for_inference()`` wins when present (the model knows its structure);
 2. otherwise the dataflow is read with ``torch.fx`` and every BatchNorm whose only input is a
    Conv2d output that nothing else reads is folded (conv and BN each called exactly once);
-3. if the model cannot be traced, adjacent (Conv2d, BatchNorm2d) pairs inside ``nn.Sequential``
-   containers are folded.
+3. a module fx cannot trace (data-dependent control flow) is not folded as a whole: its children
+   are traced one by one, and adjacent (Conv2d, BatchNorm2d) children of an untraceable
+   ``nn.Sequential`` are folded.
+Only exact ``nn.Conv2d`` instances are folded: a subclass may use its weight in other ways.
 
 The folded BN is replaced by ``nn.Identity`` on its parent, so the model's class and ``forward``
 (dict outputs and all) stay as they were. Only for inference: the result must not be trained.
@@ -70,15 +72,20 @@ def _pairs_fx(model: nn.Module) -> list[tuple[str, str]]:
     return pairs
 
 
-def _pairs_sequential(model: nn.Module) -> list[tuple[str, str]]:
+def _pairs(module: nn.Module, prefix: str = "") -> list[tuple[str, str]]:
+    """fx on ``module``; where it cannot be traced, recurse into its children (so one untraceable
+    layer, e.g. a conv with data-dependent padding, does not hide the rest of the model)."""
+    pre = f"{prefix}." if prefix else ""
+    try:
+        return [(pre + c, pre + b) for c, b in _pairs_fx(module)]
+    except Exception:
+        pass
     pairs = []
-    for name, m in model.named_modules():
-        if isinstance(m, nn.Sequential):
-            kids = list(m.named_children())
-            for (a, ma), (b, mb) in zip(kids, kids[1:]):
-                if _foldable(ma, mb):
-                    pre = f"{name}." if name else ""
-                    pairs.append((pre + a, pre + b))
+    if isinstance(module, nn.Sequential):  # plain chain: adjacent children feed each other
+        kids = list(module.named_children())
+        pairs += [(pre + a, pre + b) for (a, ma), (b, mb) in zip(kids, kids[1:]) if _foldable(ma, mb)]
+    for name, child in module.named_children():
+        pairs += _pairs(child, pre + name)
     return pairs
 
 
@@ -91,10 +98,7 @@ def fuse_conv_bn_(model: nn.Module) -> int:
     hook = getattr(model, "fuse_for_inference", None)
     if callable(hook):
         return int(hook() or 0)
-    try:
-        pairs = _pairs_fx(model)
-    except Exception:  # untraceable control flow: fall back to the structural scan
-        pairs = _pairs_sequential(model)
+    pairs = list(dict.fromkeys(_pairs(model)))
     for conv_name, bn_name in pairs:
         fold_bn_into_conv(model.get_submodule(conv_name), model.get_submodule(bn_name))
         _set_submodule(model, bn_name, nn.Identity())

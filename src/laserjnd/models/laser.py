@@ -11,10 +11,10 @@ Dense kernels import by transposing):
   [Flatten 5x10x512, Dense 256, Dense 128, Dense 1].
 - ``rec`` (level k, 8,078,384): ``ae`` (whole AE, frozen, from ae target k) -> ``bn`` (3)
   -> ``blocks`` [RECBlock 512, 256, 128, 64, 32] -> ``fc`` [Flatten 11x20x32, Dense 512, Dense 1].
-- ``e2e-lat`` (11,226,812 = lat + decoder 1,443,587): ``encoder``, ``decoder`` (loaded from ae
-  target 0, all trainable; ``decoder.6``, the last transposed conv, is new and produces the
-  JND-k frame, output ``"recon"``), then lat's ``bn``, ``blocks``, ``fc`` on the latent. The
-  raw AE's own last layer is dropped, hence decoder not encoder size in the difference.
+- ``e2e-lat`` (11,226,812 = lat + the decoder's 1,443,587): ``encoder``, ``decoder`` (loaded from
+  ae target 0, all trainable; ``decoder.6``, the last transposed conv, is new and produces the
+  JND-k frame, output ``"recon"``), then lat's ``bn`` (present, 768), ``blocks``, ``fc`` on the
+  latent. The raw AE's own last deconv is not kept, so the extra over lat is exactly one decoder.
 - ``e2e-rec`` (8,078,384, same as rec): ``ae`` (encoder + decoder with new ``decoder.6``, from ae
   target 0, trainable) -> rec's ``bn``, ``blocks``, ``fc`` on the produced frame.
 - ``mj-lat`` (26,070,091): ``encoders`` x3 (frozen, ae targets 1,2,3) -> ``bns`` x3 -> ``branches``
@@ -34,9 +34,27 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import JNDError
-from ..layers.blocks import DOWNSCALE, LATENT_CHANNELS, ConvAutoencoder, ConvEncoder, ConvDecoder, FlattenNHWC, LATBlock, RECBlock
+from ..layers.blocks import (
+    DOWNSCALE,
+    LATENT_CHANNELS,
+    ConvAutoencoder,
+    ConvDecoder,
+    ConvEncoder,
+    FlattenNHWC,
+    LATBlock,
+    RECBlock,
+)
 from ..layers.keras_init import glorot_init_, keras_batchnorm2d
-from .autoencoder import PUBLISHED_SIZE, LaserModel, check_input_size, laser_convention, load_strict, resolve_level, sub_state_dict, warn_unused
+from .autoencoder import (
+    PUBLISHED_SIZE,
+    LaserModel,
+    check_input_size,
+    laser_convention,
+    load_strict,
+    resolve_level,
+    sub_state_dict,
+    warn_unused,
+)
 from .base import ModelSpec
 from .registry import register_model
 

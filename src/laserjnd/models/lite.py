@@ -18,8 +18,8 @@ LATBlocks, and the three JND levels are learned jointly. What changes: MJ-LAT sp
   ``init_levels=(q1, q2, q3)`` optionally sets the output biases so the untrained model already
   predicts typical labels (with Adam at lr 1e-5 the biases alone would take very long to get there).
 
-Parameters: 2,014,075 at any input size (7.7% of MJ-LAT's 26,070,091; 570,299 trainable with the
-encoder frozen). Layer order: encoder.0/2/4/6, bn, blocks.0 (conv, bn, ca.fc1, ca.fc2), blocks.1,
+Parameters (Keras count): 2,014,075 at any input size, 7.7% of MJ-LAT's 26,070,091; 569,019
+trainable weights with the encoder frozen. Layer order: encoder.0/2/4/6, bn, blocks.0 (conv, bn, ca.fc1, ca.fc2), blocks.1,
 blocks.3, mlp.0, mlp.2. Input: BGR 0..255, sides multiples of 16, >= 32.
 """
 
@@ -34,11 +34,20 @@ from torch import nn
 from ..errors import JNDError
 from ..layers.blocks import LATENT_CHANNELS, ConvEncoder, LATBlock
 from ..layers.keras_init import glorot_init_, keras_batchnorm2d
-from .autoencoder import PUBLISHED_SIZE, LaserModel, check_input_size, laser_convention, load_strict, sub_state_dict, warn_unused
+from .autoencoder import (
+    PUBLISHED_SIZE,
+    LaserModel,
+    check_input_size,
+    laser_convention,
+    load_strict,
+    sub_state_dict,
+    warn_unused,
+)
 from .base import ModelSpec
 from .registry import register_model
 
 ORDERS = ("increasing", "decreasing", "none")
+HIDDEN = 128
 
 
 def _inv_softplus(y: float) -> float:
@@ -54,7 +63,6 @@ class MJLiteModel(LaserModel):
         freeze_encoder: bool = True,
         order: str = "increasing",
         init_levels: tuple[float, float, float] | None = None,
-        hidden: int = 128,
     ):
         super().__init__()
         input_size = check_input_size(input_size, 32)
@@ -66,7 +74,7 @@ class MJLiteModel(LaserModel):
         self.encoder = ConvEncoder()
         self.bn = keras_batchnorm2d(LATENT_CHANNELS)
         self.blocks = nn.Sequential(LATBlock(LATENT_CHANNELS, 64), LATBlock(64, 128), nn.MaxPool2d(2), LATBlock(128, 256))
-        self.mlp = glorot_init_(nn.Sequential(nn.Linear(2 * 256, hidden), nn.ReLU(), nn.Linear(hidden, 3)))
+        self.mlp = glorot_init_(nn.Sequential(nn.Linear(2 * 256, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, 3)))
         if init_levels is not None:
             self._init_output_bias(init_levels)
         if freeze_encoder:

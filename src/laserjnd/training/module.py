@@ -32,6 +32,8 @@ def recon_target_index(model: JNDModel) -> int | None:
     spec = model.spec
     if "recon" not in spec.outputs:
         return None
+    if getattr(model, "recon_target", None) is not None:  # models state it themselves
+        return int(model.recon_target)
     if "target" in spec.cfg:
         return int(spec.cfg["target"])
     if len(spec.levels) == 1:
@@ -113,7 +115,7 @@ class JNDLightningModule(L.LightningModule):
             total = total + w["saliency"] * va
             logs[f"{stage}_va"] = va.detach()
         bs = batch["frame"].shape[0]
-        sync = stage != "train"
+        sync = True  # epoch-level only (on_step=False), so syncing across DDP ranks is cheap
         self.log(f"{stage}_loss", total, prog_bar=True, on_step=False, on_epoch=True, batch_size=bs, sync_dist=sync)
         for k, v in logs.items():
             self.log(k, v, on_step=False, on_epoch=True, batch_size=bs, sync_dist=sync)

@@ -113,16 +113,22 @@ def _fmt(v: float) -> str:
 
 
 def write_jnd_levels(
-    path: str | Path, labels, unit: str | LabelUnit = "qp", *, non_monotone: str = "warn"
+    path: str | Path, labels, unit: str | LabelUnit | None = None, *, non_monotone: str = "warn"
 ) -> None:
     """Write (N, 3) labels atomically, one ``JND1 JND2 JND3`` line per image (integers without ``.0``).
 
-    Row order must be the sorted-file-name order of the images they belong to.
+    Row order must be the sorted-file-name order of the images they belong to. Pass ``unit`` to
+    check range and order; without it only finite values within 0..100 (any unit) are required.
     """
     path = Path(path)
-    a = validate_labels(labels, get_unit(unit), path, non_monotone=non_monotone)
-    if a.shape[1] != N_LEVELS:
-        raise BadInputError(path, f"expected {N_LEVELS} levels per row, got {a.shape[1]}")
+    if unit is not None:
+        a = validate_labels(labels, get_unit(unit), path, non_monotone=non_monotone)
+    else:
+        a = np.asarray(labels, dtype=np.float64)
+        if a.ndim == 2 and a.size and (not np.all(np.isfinite(a)) or a.min() < 0 or a.max() > 100):
+            raise BadInputError(path, "labels must be finite numbers within 0..100")
+    if a.ndim != 2 or a.shape[1] != N_LEVELS:
+        raise BadInputError(path, f"expected {N_LEVELS} levels per row, got shape {a.shape}")
     if len(a) == 0:
         raise BadInputError(path, "no label rows to write")
     atomic_write_text(path, "".join(" ".join(_fmt(v) for v in row) + "\n" for row in a))

@@ -1,0 +1,279 @@
+"""Benchmark every registered model: parameters, FLOPs per frame and CPU time per frame.
+
+    python benchmarks/models.py                       # all models at their published size
+    python benchmarks/models.py --quick               # 64x128, few repeats: a smoke run
+    python benchmarks/models.py --models mt-3ljnd --batch-sizes 1 8 --repeats 5
+    python benchmarks/models.py --keras               # + the Keras twin, side by side
+    python benchmarks/models.py --json out.json
+
+Speed measures applied to the PyTorch model (each can be switched off to see what it buys):
+``torch.inference_mode()``, eval mode, Conv+BatchNorm folding (``layers/fuse.py``),
+channels_last memory format, and an explicit thread count (``--threads``).
+Time per frame = median over ``--repeats`` timed runs (after ``--warmup`` runs) of the batch
+time divided by the batch size.
+
+Columns are "measures": functions ``(ctx) -> {column: value}`` registered with ``@measure``.
+Adding a column (e.g. ONNX Runtime) is one decorated function.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+from laserjnd.layers.fuse import fuse_conv_bn_
+from laserjnd.models import count_params, create_model, list_models
+from laserjnd.models.info import FALLBACK_CFGS, count_flops
+
+QUICK_SIZE = (64, 128)
+
+
+@dataclass
+class Ctx:
+    """What a measure gets: the prepared model, its input size and the run settings."""
+
+    name: str
+    model: torch.nn.Module  # eval mode, BN folded, channels_last (as requested)
+    params: int  # counted before folding (folding drops BN statistics)
+    input_size: tuple[int, int]
+    cfg: dict[str, Any]  # the cfg the model was built with
+    args: argparse.Namespace
+    cache: dict[str, Any] = field(default_factory=dict)  # results earlier measures share (e.g. torch ms)
+
+
+Measure = Callable[[Ctx], dict[str, Any]]
+MEASURES: list[tuple[str, Callable[[argparse.Namespace], bool], Measure]] = []
+
+
+def measure(name: str, enabled: Callable[[argparse.Namespace], bool] = lambda a: True):
+    """Register a column group; ``enabled(args)`` decides whether it runs."""
+
+    def deco(fn: Measure) -> Measure:
+        MEASURES.append((name, enabled, fn))
+        return fn
+
+    return deco
+
+
+def time_per_frame_ms(run: Callable[[], Any], batch: int, repeats: int, warmup: int) -> float:
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1000.0 / batch
+
+
+def _input(ctx: Ctx, batch: int) -> torch.Tensor:
+    h, w = ctx.input_size
+    x = torch.rand(batch, 3, h, w, generator=torch.Generator().manual_seed(0))
+    return x.contiguous(memory_format=torch.channels_last) if ctx.args.channels_last else x
+
+
+# ---------------------------------------------------------------------------------------------
+# Measures (columns)
+# ---------------------------------------------------------------------------------------------
+
+@measure("params")
+def m_params(ctx: Ctx) -> dict[str, Any]:
+    pub = getattr(ctx.model, "spec", None) and ctx.model.spec.published_params
+    return {"params": ctx.params, "published": pub}
+
+
+@measure("flops")
+def m_flops(ctx: Ctx) -> dict[str, Any]:
+    return {"GFLOPs": count_flops(ctx.model, ctx.input_size) / 1e9}
+
+
+@measure("torch")
+def m_torch(ctx: Ctx) -> dict[str, Any]:
+    out = {}
+    for b in ctx.args.batch_sizes:
+        x = _input(ctx, b)
+        with torch.inference_mode():
+            ms = time_per_frame_ms(lambda: ctx.model(x), b, ctx.args.repeats, ctx.args.warmup)
+        ctx.cache[f"torch_b{b}"] = ms
+        out[f"torch ms/f b{b}"] = ms
+    return out
+
+
+@measure("keras", enabled=lambda a: a.keras and not isinstance(_keras_builder(), str))
+def m_keras(ctx: Ctx) -> dict[str, Any]:
+    twin = _keras_builder()
+    import numpy as np
+
+    kmodel = twin(ctx.name, ctx.input_size, ctx.cfg)
+    out = {}
+    for b in ctx.args.batch_sizes:
+        x = np.random.default_rng(0).random((b, *ctx.input_size, 3), dtype=np.float32)  # Keras is NHWC
+        ms = time_per_frame_ms(lambda: kmodel(x, training=False), b, ctx.args.repeats, ctx.args.warmup)
+        out[f"keras ms/f b{b}"] = ms
+        if f"torch_b{b}" in ctx.cache:
+            out[f"keras/torch b{b}"] = ms / ctx.cache[f"torch_b{b}"]
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def _keras_builder():
+    """The Keras twin builder, or a string saying why the Keras column is unavailable."""
+    try:
+        import tensorflow  # noqa: F401
+    except Exception as e:
+        return f"unavailable (tensorflow: {type(e).__name__})"
+    try:
+        from laserjnd.interop.keras_twins import build_keras_model
+    except Exception as e:
+        return f"unavailable (keras_twins: {type(e).__name__})"
+
+    def build(name, input_size, cfg):
+        extra = {k: v for k, v in cfg.items() if k != "input_size"}
+        try:
+            return build_keras_model(name, input_size, **extra)
+        except TypeError:
+            if not extra:
+                raise
+            return build_keras_model(name, input_size)  # the twin may take no cfg
+
+    return build
+
+
+# ---------------------------------------------------------------------------------------------
+
+def build(name: str, input_size: tuple[int, int] | None) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Build with default cfg; per-level models that insist on a level get level 1."""
+    err = None
+    for extra in FALLBACK_CFGS:
+        cfg = dict(extra, **({"input_size": input_size} if input_size else {}))
+        try:
+            return create_model(name, **cfg), cfg
+        except Exception as e:
+            err = err or e
+    raise err
+
+
+def prepare(model: torch.nn.Module, args: argparse.Namespace) -> int:
+    """Apply the speed measures in place; returns the number of folded BatchNorms."""
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    folded = fuse_conv_bn_(model) if args.fuse else 0
+    if args.channels_last:
+        model.to(memory_format=torch.channels_last)
+    return folded
+
+
+def run_one(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    model, cfg = build(name, args.input_size)
+    size = tuple(model.spec.input_size)
+    params = count_params(model)
+    folded = prepare(model, args)
+    ctx = Ctx(name=name, model=model, params=params, input_size=size, cfg=cfg, args=args)
+    row: dict[str, Any] = {"model": name, "input": f"{size[0]}x{size[1]}", "BN folded": folded}
+    for mname, enabled, fn in MEASURES:
+        if not enabled(args):
+            continue
+        try:
+            row.update(fn(ctx))
+        except Exception as e:
+            row[mname] = f"failed: {type(e).__name__}: {str(e).splitlines()[0][:80] if str(e) else ''}"
+    return row
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
+        return f"{v:.2f}" if abs(v) < 1000 else f"{v:,.0f}"
+    return str(v)
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    cols: list[str] = []
+    for r in rows:
+        cols += [k for k in r if k not in cols]
+    cells = [[_fmt(r.get(c)) for c in cols] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
+    line = "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cols, widths)))
+    print(line)
+    print("-" * len(line))
+    for row in cells:
+        print("  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(row, widths))))
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    h, _, w = text.lower().replace(",", "x").partition("x")
+    return int(h), int(w)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", nargs="+", default=None, help="registry names (default: all)")
+    p.add_argument("--input-size", type=parse_size, default=None, help="HxW for every model (default: published)")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8])
+    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
+    p.add_argument("--quick", action="store_true", help=f"{QUICK_SIZE[0]}x{QUICK_SIZE[1]}, 3 repeats: a smoke run")
+    p.add_argument("--keras", action="store_true", help="also time the Keras twin (needs tensorflow)")
+    p.add_argument("--no-fuse", dest="fuse", action="store_false", help="skip Conv+BN folding")
+    p.add_argument("--no-channels-last", dest="channels_last", action="store_false")
+    p.add_argument("--json", default=None, metavar="OUT", help="also write the results as JSON")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.input_size = args.input_size or QUICK_SIZE
+        args.repeats = min(args.repeats, 3)
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    names = args.models or list_models()
+    unknown = [n for n in names if n not in list_models()]
+    if unknown:
+        print(f"unknown model(s): {', '.join(unknown)}; choose from {', '.join(list_models())}", file=sys.stderr)
+        return 2
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, repeats {args.repeats} (+{args.warmup} warm-up), "
+          f"batch sizes {args.batch_sizes}, fuse={args.fuse}, channels_last={args.channels_last}, inference_mode")
+    if args.keras and isinstance(_keras_builder(), str):
+        print(f"Keras column {_keras_builder()}")
+    rows, skipped = [], {}
+    for name in names:
+        try:
+            row = run_one(name, args)
+        except Exception as e:
+            skipped[name] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+            print(f"skipping {name}: failed to build ({skipped[name]})", file=sys.stderr)
+            continue
+        rows.append(row)
+        print(f"  {name}: done", file=sys.stderr, flush=True)
+    print_table(rows)
+    if args.json:
+        from pathlib import Path
+
+        from laserjnd.utils.atomic import atomic_write_json
+
+        atomic_write_json(Path(args.json), {
+            "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "settings": {k: v for k, v in vars(args).items() if k != "json"},
+            "rows": rows, "skipped": skipped})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

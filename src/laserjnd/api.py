@@ -1,0 +1,19 @@
+"""Python API: ``predictor = laserjnd.load("model.pt"); predictor.predict("frame.png")``.
+
+``predict`` returns ``{"jnd1": .., "jnd2": .., "jnd3": ..}`` for the levels the model predicts, in
+``predictor.unit`` ("qp": H.264 QP, higher = more compression; "qf": JPEG quality factor).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .inference.predictor import Predictor
+
+
+def load(checkpoint: str | Path, device: str | None = None, batch_size: int = 8) -> Predictor:
+    """Load a checkpoint written by ``laserjnd train`` (compact ``.pt`` or Lightning ``.ckpt``)."""
+    return Predictor.from_checkpoint(checkpoint, device=device, batch_size=batch_size)
+
+
+__all__ = ["load", "Predictor"]

@@ -1,0 +1,70 @@
+"""``laserjnd test MODEL``: the original scripts' test flags plus kebab-case spellings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..errors import JNDError
+from .train_cmd import parse_size, resolve_level
+
+
+def _fmt(v, nd=2) -> str:
+    return "-" if v is None or v != v else f"{v:.{nd}f}"
+
+
+def test_command(
+    model: str = typer.Argument(..., help="registered model name the checkpoint must hold"),
+    data_dir: Path = typer.Option(..., "--data_dir", "--data-dir", help="prepared dataset root"),
+    model_weights_path: Path = typer.Option(..., "--model_weights_path", "--model-weights-path", "--checkpoint",
+                                            help="checkpoint written by `laserjnd train` (.pt or Lightning .ckpt)"),
+    result_path: Path = typer.Option(..., "--result_path", "--result-path", help="per-frame CSV; summary JSON and plots beside it"),
+    jnd_column: Optional[int] = typer.Option(None, "--jnd_column", "--jnd-column", help="0..2; must match the checkpoint"),
+    level: Optional[int] = typer.Option(None, "--level", help="1..3; alias of --jnd_column+1"),
+    input_size: Optional[str] = typer.Option(None, "--input-size", "--input_size", help="HxW; must match the checkpoint"),
+    split: str = typer.Option("test", "--split"),
+    metric: str = typer.Option("psnr_y", "--metric", help="ladder quality metric for the quality error (psnr_y, psnr_rgb, ssim, vmaf)"),
+    batch_size: int = typer.Option(8, "--batch_size", "--batch-size"),
+    device: Optional[str] = typer.Option(None, "--device", help="default: cuda if available"),
+    plots: bool = typer.Option(True, "--plots/--no-plots"),
+) -> None:
+    """Evaluate a checkpoint on a split: per-frame CSV, summary JSON, plots, and a table vs the median baseline."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..evaluation.evaluate import evaluate
+
+    res = evaluate(model_weights_path, data_dir, result_path, expect_model=model, level=resolve_level(jnd_column, level),
+                   input_size=parse_size(input_size), split=split, quality_metric=metric, batch_size=batch_size,
+                   device=device, plots=plots)
+    s = res.summary
+    unit = s["unit"].upper()
+    qunit = s["quality_error_unit"]
+    table = Table(title=f"{s['model']} on {s['split']} ({s['n_frames']} frames, {s['n_frames_with_ladder']} with ladders)")
+    for c in ("level", f"MAE ({unit})", f"{metric} err ({qunit})", "bits err (%)",
+              f"median MAE ({unit})", f"median {metric} err", "median bits err (%)"):
+        table.add_column(c, justify="right")
+    for lv, e in s["levels"].items():
+        b = e.get("baseline") or {}
+        table.add_row(lv.upper(), _fmt(e["mae"]), _fmt(e[f"{metric}_error"]), _fmt(e["bits_error_pct"], 1),
+                      _fmt(b.get("mae")), _fmt(b.get(f"{metric}_error")), _fmt(b.get("bits_error_pct"), 1))
+    Console().print(table)
+    typer.echo(f"wrote {res.csv_path}, {res.json_path}" + (f", {len(res.plots)} plots in {res.plots[0].parent}" if res.plots else ""))
+
+
+def _standalone() -> None:
+    import sys
+
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    app.command()(test_command)
+    try:
+        app(standalone_mode=False)
+    except JNDError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    _standalone()

@@ -1,0 +1,132 @@
+"""``laserjnd train MODEL``: the original scripts' flags (snake_case) plus kebab-case spellings."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..errors import JNDError
+
+
+def parse_size(text: str | None) -> tuple[int, int] | None:
+    """``"270x480"`` (H x W) -> (270, 480)."""
+    if text is None:
+        return None
+    try:
+        h, w = (int(v) for v in text.lower().replace(",", "x").split("x"))
+    except ValueError:
+        raise JNDError(f"--input-size must look like HxW (e.g. 270x480), got {text!r}") from None
+    if h < 16 or w < 16:
+        raise JNDError(f"--input-size {h}x{w} is too small (each side must be >= 16)")
+    return h, w
+
+
+def parse_cfg(items: list[str] | None) -> dict:
+    """``--cfg key=value`` pairs (values parsed as JSON when possible, else kept as text)."""
+    import json
+
+    out = {}
+    for it in items or []:
+        if "=" not in it:
+            raise JNDError(f"--cfg expects key=value, got {it!r}")
+        k, v = it.split("=", 1)
+        try:
+            out[k.strip()] = json.loads(v)
+        except json.JSONDecodeError:
+            out[k.strip()] = v
+    return out
+
+
+def resolve_level(jnd_column: int | None, level: int | None) -> int | None:
+    if jnd_column is not None and level is not None and level != jnd_column + 1:
+        raise JNDError(f"--level {level} and --jnd_column {jnd_column} disagree (jnd_column = level - 1)")
+    if level is not None:
+        return level
+    return None if jnd_column is None else jnd_column + 1
+
+
+def _log_to_stderr() -> None:
+    """Show the recipe's messages (prerequisites trained/reused) once, without touching other loggers."""
+    logger = logging.getLogger("laserjnd")
+    if not logger.handlers:
+        h = logging.StreamHandler()
+        h.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(h)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
+def train_command(
+    model: str = typer.Argument(..., help="registered model name (see `laserjnd models`)"),
+    data_dir: Path = typer.Option(..., "--data_dir", "--data-dir", help="prepared dataset root (train/valid/test)"),
+    checkpoint_path: Path = typer.Option(..., "--checkpoint_path", "--checkpoint-path",
+                                         help="compact checkpoint written at the end (best validation epoch)"),
+    csv_log_path: Optional[Path] = typer.Option(None, "--csv_log_path", "--csv-log-path", help="one CSV row per epoch"),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="default: 300 (LASeR-JND) / 500 (MTJND)"),
+    batch_size: int = typer.Option(8, "--batch_size", "--batch-size"),
+    learning_rate: float = typer.Option(1e-5, "--learning_rate", "--learning-rate", help="Adam learning rate"),
+    jnd_column: Optional[int] = typer.Option(None, "--jnd_column", "--jnd-column", help="0..2 (level-1), single-level models"),
+    level: Optional[int] = typer.Option(None, "--level", help="1..3; alias of --jnd_column+1 (ae: target 0..3)"),
+    input_size: Optional[str] = typer.Option(None, "--input-size", "--input_size", help="HxW; default the paper's size"),
+    devices: str = typer.Option("1", "--devices", help="count, 'auto' or list 0,1"),
+    num_nodes: int = typer.Option(1, "--num-nodes", "--num_nodes"),
+    accelerator: str = typer.Option("auto", "--accelerator", help="auto, cpu, gpu, mps"),
+    precision: str = typer.Option("32-true", "--precision", help="32-true, 16-mixed, bf16-mixed"),
+    seed: int = typer.Option(0, "--seed"),
+    resume: bool = typer.Option(False, "--resume", help="continue from the run's last.ckpt"),
+    workers: int = typer.Option(0, "--workers", help="DataLoader worker processes"),
+    prereq_dir: Optional[Path] = typer.Option(None, "--prereq-dir", "--prereq_dir",
+                                              help="cache of trained prerequisite AEs (default <data_dir>_prerequisites)"),
+    prereq_epochs: Optional[int] = typer.Option(None, "--prereq-epochs", help="epochs for prerequisites (default --epochs)"),
+    patience: Optional[int] = typer.Option(None, "--patience", help="early stopping on val_loss"),
+    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Lightning checkpoints + TensorBoard (default <checkpoint>_run)"),
+    diverge_factor: float = typer.Option(1e6, "--diverge-factor", help="stop when loss > this x the first loss"),
+    cfg: Optional[list[str]] = typer.Option(None, "--cfg", help="extra model config key=value (repeatable)"),
+    tensorboard: bool = typer.Option(True, "--tensorboard/--no-tensorboard", help="TensorBoard logs in the run folder"),
+    quiet: bool = typer.Option(False, "--quiet", help="no progress bars"),
+) -> None:
+    """Train MODEL (first training or reusing the autoencoders it needs); keeps the best validation epoch."""
+    from ..training.recipe import TrainConfig, build_model_cfg, train_model
+
+    _log_to_stderr()
+    size = parse_size(input_size)
+    model_cfg = build_model_cfg(model, level=resolve_level(jnd_column, level), input_size=size, extra=parse_cfg(cfg))
+    tc = TrainConfig(
+        data_dir=data_dir, checkpoint_path=checkpoint_path, input_size=size, csv_log_path=csv_log_path, epochs=epochs,
+        batch_size=batch_size, learning_rate=learning_rate, seed=seed, devices=devices, num_nodes=num_nodes,
+        accelerator=accelerator, precision=precision, workers=workers, resume=resume, patience=patience,
+        prereq_dir=prereq_dir, prereq_epochs=prereq_epochs, run_dir=run_dir, diverge_factor=diverge_factor,
+        progress=not quiet, tensorboard=tensorboard,
+    )
+    result = train_model(model, model_cfg, tc)
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    if rank_zero_only.rank == 0:
+        reused = [s for s, i in result.prerequisites.items() if i["reused"]]
+        trained = [s for s, i in result.prerequisites.items() if not i["reused"]]
+        msg = f"saved {result.checkpoint_path}"
+        if result.best_val_loss is not None:
+            msg += f" (best val_loss {result.best_val_loss:.4g})"
+        if trained or reused:
+            msg += f"; prerequisites trained: {trained or 'none'}, reused: {reused or 'none'}"
+        typer.echo(msg)
+
+
+def _standalone() -> None:
+    """``python -m laserjnd.cli.train_cmd MODEL ...`` without the full CLI (used by tests and DDP children)."""
+    import sys
+
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    app.command()(train_command)
+    try:
+        app(standalone_mode=False)
+    except JNDError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    _standalone()

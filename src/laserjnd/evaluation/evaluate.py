@@ -1,0 +1,182 @@
+"""``laserjnd test``: predict a split, compare with its labels and ladders, write CSV + JSON + plots.
+
+Per level: MAE in label units; quality error |Q(pred) - Q(true)| (``psnr_y`` in dB by default) and
+bits error |bits(pred) - bits(true)| / bits(true) in percent, both read off each frame's ladder
+(see ``metrics.py``). The constant training-median predictor is scored beside the model.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..checkpoint import load_checkpoint
+from ..errors import BadInputError, JNDError
+from ..utils.atomic import atomic_write_json, atomic_write_text
+from .metrics import LadderCurve, bits_error_pct, load_curve, mae, nanmean, quality_error
+
+
+@dataclass
+class EvalResult:
+    rows: list[dict[str, Any]]
+    summary: dict[str, Any]
+    csv_path: Path
+    json_path: Path
+    plots: list[Path] = field(default_factory=list)
+
+
+def check_model_matches(path: Path, model, *, level: int | None = None, input_size: tuple[int, int] | None = None) -> None:
+    spec = model.spec
+    if level is not None and tuple(spec.levels) != (level,):
+        raise BadInputError(path, f"checkpoint predicts levels {list(spec.levels)}, not JND{level} as requested")
+    if input_size is not None and tuple(spec.input_size) != tuple(input_size):
+        h, w = spec.input_size
+        raise BadInputError(path, f"checkpoint was trained at {h}x{w}, not the requested --input-size {input_size[0]}x{input_size[1]}")
+
+
+def summary_paths(result_path: Path) -> tuple[Path, Path]:
+    result_path = Path(result_path)
+    return result_path.with_name(result_path.stem + "_summary.json"), result_path.with_name(result_path.stem + "_plots")
+
+
+def evaluate(
+    checkpoint: str | Path,
+    data_dir: str | Path,
+    result_path: str | Path,
+    *,
+    expect_model: str | None = None,
+    level: int | None = None,
+    input_size: tuple[int, int] | None = None,
+    split: str = "test",
+    quality_metric: str = "psnr_y",
+    batch_size: int = 8,
+    device: str | None = None,
+    plots: bool = True,
+    n_ladder_plots: int = 3,
+) -> EvalResult:
+    from ..inference.predictor import default_device, predict_canonical
+    from ..training.datamodule import open_split
+
+    checkpoint, result_path = Path(checkpoint), Path(result_path)
+    model, payload = load_checkpoint(checkpoint, expect_model=expect_model)
+    check_model_matches(checkpoint, model, level=level, input_size=input_size)
+    spec = model.spec
+    if "jnd" not in spec.outputs:
+        raise BadInputError(checkpoint, f"model {spec.name!r} predicts no JND level; nothing to test")
+    unit = payload.get("label_unit", "qp")
+    ds = open_split(data_dir, split, tuple(spec.input_size))
+    if len(ds) == 0:
+        raise BadInputError(Path(data_dir) / split, "split holds no frames")
+    if getattr(ds, "unit", unit) != unit:
+        raise BadInputError(checkpoint, f"checkpoint predicts {unit.upper()} but the dataset is labelled in {ds.unit.upper()}")
+
+    dev = torch.device(device) if device else default_device()
+    model = model.to(dev).eval()
+    preds = []
+    loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False)
+    for batch in loader:
+        preds.append(predict_canonical(model, batch["frame"].to(dev)).cpu().numpy())
+    pred = np.concatenate(preds).astype(np.float64)  # (N, L)
+    levels = list(spec.levels)
+    true = np.asarray(ds.labels, dtype=np.float64)[:, [k - 1 for k in levels]]
+
+    baseline = None
+    try:
+        train_labels = np.asarray(open_split(data_dir, "train", tuple(spec.input_size)).labels, dtype=np.float64)
+        baseline = np.nanmedian(train_labels[:, [k - 1 for k in levels]], axis=0)
+    except BadInputError:
+        pass  # no train split: the baseline is left out of the report
+
+    curves: list[LadderCurve | None] = [load_curve(ds.ladder_path(i)) for i in range(len(ds))]
+    rows = []
+    for i, name in enumerate(ds.names):
+        row: dict[str, Any] = {"name": name}
+        for j, k in enumerate(levels):
+            t, p = true[i, j], pred[i, j]
+            row[f"true_jnd{k}"] = t
+            row[f"pred_jnd{k}"] = p
+            row[f"abs_err_jnd{k}"] = abs(p - t)
+            c = curves[i]
+            ok = c is not None and np.isfinite(t)
+            row[f"{quality_metric}_err_jnd{k}"] = quality_error(c, t, p, quality_metric) if ok and quality_metric in c.metrics else float("nan")
+            row[f"bits_err_pct_jnd{k}"] = bits_error_pct(c, t, p) if ok and "bits" in c.metrics else float("nan")
+            if baseline is not None:
+                b = float(baseline[j])
+                row[f"baseline_jnd{k}"] = b
+                row[f"baseline_{quality_metric}_err_jnd{k}"] = quality_error(c, t, b, quality_metric) if ok and quality_metric in c.metrics else float("nan")
+                row[f"baseline_bits_err_pct_jnd{k}"] = bits_error_pct(c, t, b) if ok and "bits" in c.metrics else float("nan")
+        rows.append(row)
+
+    per_level = {}
+    for j, k in enumerate(levels):
+        col = lambda key: [r[key] for r in rows]  # noqa: E731
+        entry = {
+            "mae": mae(true[:, j], pred[:, j]),
+            f"{quality_metric}_error": nanmean(col(f"{quality_metric}_err_jnd{k}")),
+            "bits_error_pct": nanmean(col(f"bits_err_pct_jnd{k}")),
+            "mean_true": nanmean(true[:, j]),
+            "mean_pred": nanmean(pred[:, j]),
+        }
+        if baseline is not None:
+            entry["baseline"] = {
+                "value": float(baseline[j]),
+                "mae": mae(true[:, j], np.full(len(rows), baseline[j])),
+                f"{quality_metric}_error": nanmean(col(f"baseline_{quality_metric}_err_jnd{k}")),
+                "bits_error_pct": nanmean(col(f"baseline_bits_err_pct_jnd{k}")),
+            }
+        per_level[f"jnd{k}"] = entry
+
+    json_path, plot_dir = summary_paths(result_path)
+    summary = {
+        "model": spec.name,
+        "model_cfg": {k: (list(v) if isinstance(v, tuple) else v) for k, v in spec.cfg.items()},
+        "checkpoint": str(checkpoint),
+        "data_dir": str(data_dir),
+        "split": split,
+        "n_frames": len(rows),
+        "n_frames_with_ladder": int(sum(c is not None for c in curves)),
+        "unit": unit,
+        "quality_metric": quality_metric,
+        "quality_error_unit": "dB" if quality_metric.startswith("psnr") else quality_metric,
+        "interpolation": "linear between integer ladder levels, clamped to the ladder's range",
+        "baseline": "constant: median of the train split labels" if baseline is not None else None,
+        "data_manifest_hash": str((getattr(ds, "manifest", None) or {}).get("hash", "unknown")),
+        "trained_on_manifest_hash": payload.get("meta", {}).get("data_manifest_hash"),
+        "levels": per_level,
+    }
+    _write_csv(result_path, rows)
+    atomic_write_json(json_path, _finite_or_none(summary))
+    plot_paths: list[Path] = []
+    if plots:
+        from .plots import make_plots
+
+        plot_paths = make_plots(plot_dir, rows, levels, unit, curves, quality_metric, n_ladder_plots)
+    return EvalResult(rows, summary, result_path, json_path, plot_paths)
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        raise JNDError("nothing to write")
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+    atomic_write_text(path, buf.getvalue())
+
+
+def _finite_or_none(obj):
+    """JSON has no NaN: missing figures (no ladder) become null."""
+    if isinstance(obj, dict):
+        return {k: _finite_or_none(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite_or_none(v) for v in obj]
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj

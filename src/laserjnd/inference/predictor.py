@@ -1,0 +1,115 @@
+"""Predict JND levels for images with a trained checkpoint.
+
+Input rule: a path is read with ``laserjnd.data.media.read_image`` (gray -> replicated to RGB,
+RGBA -> alpha dropped, 16-bit -> ``round(v / 257)``). A numpy array is taken as RGB (H, W[, C]) and
+converted by the same rules (uint8 0..255, uint16 0..65535, float in [0, 1]). The frame is then
+resized (not cropped) to the model input with ``cv2.INTER_AREA``, scaled to [0, 1] and converted
+to the model's convention (channel order, scale).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import cv2
+import numpy as np
+import torch
+
+from ..checkpoint import load_checkpoint
+from ..errors import BadInputError, JNDError
+from ..models import JNDModel
+
+ImageLike = str | Path | np.ndarray
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def to_rgb_uint8(image: ImageLike) -> np.ndarray:
+    from ..data.media import read_image, to_rgb_uint8 as convert
+
+    if isinstance(image, (str, Path)):
+        return read_image(image)
+    if isinstance(image, torch.Tensor):
+        image = image.detach().cpu().numpy()
+    if not isinstance(image, np.ndarray):
+        raise JNDError(f"cannot predict on a {type(image).__name__}; give a path or an RGB numpy array")
+    return convert(image)
+
+
+def frame_tensor(rgb: np.ndarray, input_size: tuple[int, int]) -> torch.Tensor:
+    """RGB uint8 (H, W, 3) -> canonical (3, h, w) float in [0, 1] at the model size."""
+    h, w = input_size
+    if rgb.shape[:2] != (h, w):
+        rgb = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
+    return torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1))).float().div_(255.0)
+
+
+@torch.no_grad()
+def predict_canonical(model: JNDModel, frames: torch.Tensor) -> torch.Tensor:
+    """Canonical RGB [0,1] batch (B, 3, H, W) on the model's device -> (B, L) labels."""
+    out = model(model.spec.convention.to_model(frames))
+    if "jnd" not in out:
+        raise JNDError(f"model {model.spec.name!r} does not predict JND levels (outputs: {', '.join(out)})")
+    return out["jnd"].float()
+
+
+class Predictor:
+    """A loaded model + what it needs to turn images into ``{"jnd1": .., ...}``."""
+
+    def __init__(self, model: JNDModel, payload: dict[str, Any] | None = None, device: str | torch.device | None = None,
+                 batch_size: int = 8):
+        self.device = torch.device(device) if device is not None else default_device()
+        self.model = model.to(self.device).eval()
+        self.payload = payload or {}
+        self.batch_size = max(1, int(batch_size))
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: str | Path, device=None, batch_size: int = 8,
+                        expect_model: str | None = None) -> "Predictor":
+        model, payload = load_checkpoint(checkpoint, expect_model=expect_model)
+        if "jnd" not in model.spec.outputs:
+            raise BadInputError(checkpoint, f"model {model.spec.name!r} reconstructs frames and predicts no JND level")
+        if model.spec.family == "constant" and not getattr(model, "is_fitted", True):
+            raise BadInputError(checkpoint, "constant predictor was never fitted")
+        return cls(model, payload, device, batch_size)
+
+    @property
+    def spec(self):
+        return self.model.spec
+
+    @property
+    def unit(self) -> str:
+        return self.payload.get("label_unit", "qp")
+
+    @property
+    def levels(self) -> tuple[int, ...]:
+        return tuple(self.model.spec.levels)
+
+    @property
+    def keys(self) -> list[str]:
+        return [f"jnd{k}" for k in self.levels]
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return tuple(self.model.spec.input_size)
+
+    def predict(self, image: ImageLike) -> dict[str, float]:
+        return self.predict_batch([image])[0]
+
+    def predict_batch(self, images: Sequence[ImageLike] | Iterable[ImageLike]) -> list[dict[str, float]]:
+        return self.predict_rgb([to_rgb_uint8(im) for im in images])
+
+    def predict_rgb(self, frames: Sequence[np.ndarray]) -> list[dict[str, float]]:
+        """RGB uint8 frames -> one dict per frame, batched."""
+        rows: list[dict[str, float]] = []
+        for i in range(0, len(frames), self.batch_size):
+            batch = torch.stack([frame_tensor(f, self.input_size) for f in frames[i:i + self.batch_size]])
+            pred = predict_canonical(self.model, batch.to(self.device)).cpu().numpy()
+            rows += [{k: float(v) for k, v in zip(self.keys, p)} for p in pred]
+        return rows
+
+    def __repr__(self) -> str:
+        return f"Predictor({self.spec.name}, levels={self.levels}, unit={self.unit}, input={self.input_size}, device={self.device})"

@@ -1,0 +1,287 @@
+"""The staged training recipe, driven by ``spec.requires``.
+
+Stage 1: each prerequisite (an ``ae`` reconstructing the raw frame or a JND-k-quality frame, MSE) is
+trained once and cached under ``prereq_dir`` keyed by (prerequisite name + cfg, data manifest hash,
+input size, the training settings that change its weights). A later ``train`` of another model on the
+same data reuses the cached file. Stage 2/3: the requested model is built, its prerequisites are
+loaded with ``load_prerequisite`` and it is trained (heads on frozen backbones, or E2E fine-tuning).
+The ``constant`` model is fitted on the train labels instead.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import shutil
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+from ..errors import BadInputError, JNDError, TrainingDiverged
+from ..models import create_model
+from ..models.registry import _REGISTRY
+from ..utils.hashing import dict_hash
+
+log = logging.getLogger("laserjnd.training")
+
+# Published epoch budgets: LASeR-JND 300, MTJND (and its direct baseline) 500.
+DEFAULT_EPOCHS = {"laser": 300, "lite": 300, "mtjnd": 500, "baseline": 500}
+
+
+@dataclass
+class TrainConfig:
+    data_dir: Path
+    checkpoint_path: Path
+    input_size: tuple[int, int] | None = None  # None: the model's published size
+    csv_log_path: Path | None = None
+    epochs: int | None = None  # None: the paper's budget for the model's family
+    batch_size: int = 8
+    learning_rate: float = 1e-5
+    seed: int = 0
+    devices: int | str = 1
+    num_nodes: int = 1
+    accelerator: str = "auto"
+    precision: str = "32-true"
+    workers: int = 0
+    resume: bool = False
+    patience: int | None = None
+    prereq_dir: Path | None = None
+    prereq_epochs: int | None = None  # None: same as ``epochs``
+    run_dir: Path | None = None  # Lightning checkpoints + TensorBoard; default beside checkpoint_path
+    diverge_factor: float = 1e6
+    progress: bool = True
+    tensorboard: bool = True  # TensorBoard pulls in TensorFlow when installed (~10 s start-up)
+
+    def __post_init__(self):
+        self.data_dir = Path(self.data_dir)
+        self.checkpoint_path = Path(self.checkpoint_path)
+        for name in ("csv_log_path", "prereq_dir", "run_dir"):
+            v = getattr(self, name)
+            if v is not None:
+                setattr(self, name, Path(v))
+        if self.batch_size < 1:
+            raise JNDError(f"--batch_size must be >= 1, got {self.batch_size}")
+        if self.learning_rate <= 0:
+            raise JNDError(f"--learning_rate must be > 0, got {self.learning_rate}")
+        if self.epochs is not None and self.epochs < 1:
+            raise JNDError(f"--epochs must be >= 1, got {self.epochs}")
+
+    def resolved_run_dir(self) -> Path:
+        return self.run_dir or self.checkpoint_path.with_name(self.checkpoint_path.stem + "_run")
+
+    def resolved_prereq_dir(self) -> Path:
+        return self.prereq_dir or self.data_dir.parent / (self.data_dir.name + "_prerequisites")
+
+    def to_meta(self) -> dict[str, Any]:
+        d = asdict(self)
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in d.items()}
+
+
+@dataclass
+class TrainResult:
+    checkpoint_path: Path
+    model_name: str
+    epochs_run: int = 0
+    best_val_loss: float | None = None
+    best_lightning_ckpt: Path | None = None
+    prerequisites: dict[str, dict[str, Any]] = field(default_factory=dict)  # slot -> {path, reused}
+
+
+def accepts(model_name: str, key: str) -> bool:
+    """Whether a model factory takes ``key`` (e.g. ``level``) as a config argument."""
+    fn = _REGISTRY.get(model_name)
+    if fn is None:
+        create_model(model_name)  # raises the registry's clear error
+    params = inspect.signature(fn).parameters
+    return key in params
+
+
+def build_model_cfg(model_name: str, *, level: int | None = None, input_size: tuple[int, int] | None = None,
+                    extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """CLI options -> ``create_model`` kwargs; a level given to a multi-level model is an error."""
+    cfg = dict(extra or {})
+    if level is not None:
+        if accepts(model_name, "level"):
+            cfg["level"] = int(level)
+        elif accepts(model_name, "target"):
+            cfg["target"] = int(level)
+        else:
+            raise JNDError(f"model {model_name!r} predicts all levels; --level/--jnd_column does not apply")
+    elif accepts(model_name, "level"):
+        cfg.setdefault("level", 1)  # single-level models: JND1 unless told otherwise
+    if input_size is not None:
+        cfg["input_size"] = (int(input_size[0]), int(input_size[1]))
+    return cfg
+
+
+def default_epochs(family: str) -> int:
+    return DEFAULT_EPOCHS.get(family, 300)
+
+
+def prerequisite_key(name: str, cfg: dict[str, Any], manifest_hash: str, input_size: tuple[int, int],
+                     tc: TrainConfig) -> str:
+    relevant = {"epochs": tc.prereq_epochs or tc.epochs, "batch_size": tc.batch_size, "lr": tc.learning_rate,
+                "seed": tc.seed, "precision": tc.precision}
+    return dict_hash({"name": name, "cfg": cfg, "data": manifest_hash, "input_size": list(input_size), "train": relevant})
+
+
+def ensure_prerequisites(model_name: str, model_cfg: dict[str, Any], tc: TrainConfig,
+                         manifest_hash: str) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, dict[str, Any]]]:
+    """Train (or reuse) every prerequisite of the model; return slot -> state_dict and slot -> info."""
+    spec = create_model(model_name, **model_cfg).spec
+    size = tuple(spec.input_size)
+    states: dict[str, dict[str, torch.Tensor]] = {}
+    info: dict[str, dict[str, Any]] = {}
+    for slot, (pname, pcfg) in spec.requires.items():
+        pcfg = dict(pcfg) | {"input_size": size}
+        key = prerequisite_key(pname, pcfg, manifest_hash, size, tc)
+        tag = "-".join(f"{k}{v}" for k, v in sorted(pcfg.items()) if k != "input_size")
+        path = tc.resolved_prereq_dir() / f"{pname}{('-' + tag) if tag else ''}-{size[0]}x{size[1]}-{key}.pt"
+        reused = path.is_file()
+        if reused:
+            log.info("prerequisite %s (%s): reusing %s", slot, pname, path)
+        else:
+            log.info("prerequisite %s (%s): training -> %s", slot, pname, path)
+            sub = replace(tc, checkpoint_path=path, csv_log_path=path.with_suffix(".csv"), resume=tc.resume,
+                          epochs=tc.prereq_epochs or tc.epochs, run_dir=path.with_name(path.stem + "_run"))
+            train_model(pname, pcfg, sub)
+        payload = read_checkpoint(path)
+        if payload["model"]["name"] != pname:
+            raise BadInputError(path, f"cached prerequisite holds {payload['model']['name']!r}, not {pname!r}")
+        states[slot] = payload["state_dict"]
+        info[slot] = {"model": pname, "cfg": {k: v for k, v in pcfg.items() if k != "input_size"}, "path": str(path),
+                      "reused": reused, "key": key}
+    return states, info
+
+
+def train_model(model_name: str, model_cfg: dict[str, Any], tc: TrainConfig) -> TrainResult:
+    """Train ``model_name`` (and, first, its missing prerequisites) and write ``tc.checkpoint_path``."""
+    import lightning as L
+
+    from .datamodule import JNDDataModule, open_split, manifest_hash as ds_hash
+
+    model_cfg = dict(model_cfg)
+    probe = create_model(model_name, **model_cfg)
+    spec = probe.spec
+    if tc.input_size is not None and tuple(spec.input_size) != tuple(tc.input_size):
+        model_cfg["input_size"] = tuple(tc.input_size)
+        probe = create_model(model_name, **model_cfg)
+        spec = probe.spec
+    size = tuple(spec.input_size)
+    L.seed_everything(tc.seed, workers=True, verbose=False)
+
+    if spec.family == "constant":  # nothing to optimise: the median of the train labels
+        train_ds = open_split(tc.data_dir, "train", size)
+        probe.fit(train_ds.labels)
+        meta = {"data_manifest_hash": ds_hash(train_ds), "training": tc.to_meta(), "fitted_on": len(train_ds)}
+        save_checkpoint(tc.checkpoint_path, probe, label_unit=train_ds.unit, meta=meta)
+        return TrainResult(tc.checkpoint_path, model_name)
+
+    from .module import JNDLightningModule, recon_target_index
+
+    needs_frames = bool(recon_target_index(probe))
+    needs_sal = "saliency" in spec.outputs and spec.loss_weights.get("saliency", 0) > 0
+    dm = JNDDataModule(tc.data_dir, size, tc.batch_size, tc.workers, jnd_frames=needs_frames, saliency=needs_sal)
+    if needs_sal and "saliency" not in dm.train_ds[0]:
+        raise BadInputError(tc.data_dir, f"model {model_name!r} needs saliency maps; prepare the dataset with --saliency")
+    mhash = dm.manifest_hash
+    prereq_states, prereq_info = ensure_prerequisites(model_name, model_cfg, tc, mhash)
+    epochs = tc.epochs or default_epochs(spec.family)
+
+    meta = {"data_manifest_hash": mhash, "training": tc.to_meta() | {"epochs": epochs}, "prerequisites": prereq_info,
+            "input_size": list(size)}
+    module = JNDLightningModule(model_name, model_cfg, tc.learning_rate, dm.unit, meta, tc.diverge_factor,
+                                prerequisites=prereq_states)
+    trainer, ckpt_cb = _make_trainer(tc, epochs, n_batches=len(dm.train_dataloader()))
+    run_dir = tc.resolved_run_dir()
+    last = run_dir / "checkpoints" / "last.ckpt"
+    ckpt_path = None
+    if tc.resume:
+        if last.is_file():
+            read_checkpoint(last)  # a clear error if it is not ours
+            ckpt_path = str(last)
+        else:
+            log.warning("--resume: no %s yet, starting from scratch", last)
+    elif last.is_file() and trainer.is_global_zero:
+        # A fresh run must not mix with an older run's best/last files.
+        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+
+    try:
+        trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
+    except TrainingDiverged as e:
+        kept = _export_best(ckpt_cb, tc, meta)
+        where = f"; best checkpoint so far exported to {tc.checkpoint_path}" if kept else "; no epoch had finished, nothing saved"
+        raise TrainingDiverged(f"{e}{where}") from None
+
+    best = _export_best(ckpt_cb, tc, meta | {"epochs_run": trainer.current_epoch})
+    trainer.strategy.barrier()
+    score = ckpt_cb.best_model_score
+    return TrainResult(tc.checkpoint_path, model_name, epochs_run=trainer.current_epoch,
+                       best_val_loss=float(score) if score is not None else None,
+                       best_lightning_ckpt=best, prerequisites=prereq_info)
+
+
+def _make_trainer(tc: TrainConfig, epochs: int, n_batches: int):
+    import lightning as L
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    from .callbacks import AtomicCheckpointIO, EpochCSVLogger
+
+    run_dir = tc.resolved_run_dir()
+    ckpt_cb = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best-{epoch:03d}", monitor="val_loss",
+                              mode="min", save_top_k=1, save_last=True, save_on_train_epoch_end=True)
+    callbacks: list = [ckpt_cb]
+    if tc.csv_log_path is not None:
+        callbacks.append(EpochCSVLogger(tc.csv_log_path))
+    if tc.patience:
+        callbacks.append(EarlyStopping(monitor="val_loss", mode="min", patience=int(tc.patience)))
+    devices = _parse_devices(tc.devices)
+    multi = (isinstance(devices, int) and devices > 1) or (isinstance(devices, list) and len(devices) > 1) \
+        or tc.num_nodes > 1
+    loggers = [CSVLogger(str(run_dir), name="csv")]
+    if tc.tensorboard:
+        loggers.insert(0, TensorBoardLogger(str(run_dir), name="tensorboard"))
+    trainer = L.Trainer(
+        max_epochs=epochs, accelerator=tc.accelerator, devices=devices, num_nodes=tc.num_nodes,
+        strategy="ddp" if multi else "auto", precision=tc.precision, logger=loggers, callbacks=callbacks,
+        plugins=[AtomicCheckpointIO()], default_root_dir=str(run_dir), enable_progress_bar=tc.progress,
+        log_every_n_steps=1 if n_batches < 100 else 50,  # metrics are epoch-level anyway enable_model_summary=tc.progress,
+        num_sanity_val_steps=0,
+    )
+    return trainer, ckpt_cb
+
+
+def _parse_devices(devices: int | str):
+    if isinstance(devices, int):
+        return devices
+    s = str(devices).strip()
+    if s == "auto":
+        return "auto"
+    if s.isdigit() or (s.startswith("-") and s[1:].isdigit()):
+        return int(s)
+    try:
+        return [int(x) for x in s.split(",") if x.strip()]
+    except ValueError:
+        raise JNDError(f"--devices must be a count, 'auto' or a list like 0,1; got {devices!r}") from None
+
+
+def _export_best(ckpt_cb, tc: TrainConfig, meta: dict[str, Any]) -> Path | None:
+    """Best-validation Lightning checkpoint -> our compact file at ``checkpoint_path`` (rank 0 only)."""
+    import lightning.fabric.utilities.rank_zero as rz
+
+    best = ckpt_cb.best_model_path
+    if not best or not Path(best).is_file():
+        return None
+    if rz.rank_zero_only.rank != 0:
+        return Path(best)
+    model, payload = load_checkpoint(best)
+    full_meta = dict(payload.get("meta", {})) | meta
+    if ckpt_cb.best_model_score is not None:
+        full_meta["best_val_loss"] = float(ckpt_cb.best_model_score)
+    full_meta["best_lightning_checkpoint"] = str(best)
+    save_checkpoint(tc.checkpoint_path, model, label_unit=payload["label_unit"], meta=full_meta)
+    return Path(best)

@@ -1,0 +1,191 @@
+"""Training: staged recipe with prerequisite reuse, self-describing checkpoints, NaN stop, resume after kill -9."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+SIZE = (64, 128)
+REPO = Path(__file__).resolve().parents[1]
+
+
+def build_layout(root: Path, n=(4, 2, 2)) -> Path:
+    """Hand-built layout (real photos, JPEG'd JND frames), used when ``prepare`` is unavailable."""
+    import cv2
+    import skimage.data
+
+    photos = [skimage.data.astronaut(), skimage.data.coffee(), skimage.data.chelsea(), skimage.data.rocket(),
+              skimage.data.immunohistochemistry(), np.dstack([skimage.data.camera()] * 3),
+              skimage.data.hubble_deep_field(), np.dstack([skimage.data.moon()] * 3)]
+    it = iter(photos)
+    rng = np.random.default_rng(0)
+    for split, count in zip(("train", "valid", "test"), n):
+        (root / split).mkdir(parents=True)
+        lines = []
+        for i in range(count):
+            im = cv2.resize(next(it), (128, 64), interpolation=cv2.INTER_AREA)[:, :, ::-1]
+            cv2.imwrite(str(root / split / f"f{i}.png"), im)
+            for k in (1, 2, 3):
+                (root / f"jnd{k}{split}").mkdir(exist_ok=True)
+                ok, buf = cv2.imencode(".jpg", im, [cv2.IMWRITE_JPEG_QUALITY, 60 - 15 * k])
+                cv2.imwrite(str(root / f"jnd{k}{split}" / f"f{i}.png"), cv2.imdecode(buf, 1))
+            j = int(rng.integers(24, 30))
+            lines.append(f"{j} {j + 4} {j + 8}\n")
+        (root / split / "JND-Levels.txt").write_text("".join(lines))
+    (root / "manifest.json").write_text(json.dumps({"hash": "handbuilt", "label_unit": "qp"}))
+    return root
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory, request) -> Path:
+    try:
+        import laserjnd.data.prepare  # noqa: F401  (needs the ladder module)
+
+        return request.getfixturevalue("tiny_dataset")
+    except ImportError:
+        return build_layout(tmp_path_factory.mktemp("layout") / "d")
+
+
+def _cfg(tmp: Path, data: Path, **kw):
+    from laserjnd.training.recipe import TrainConfig
+
+    base = dict(data_dir=data, checkpoint_path=tmp / "model.pt", csv_log_path=tmp / "log.csv", input_size=SIZE,
+                epochs=1, batch_size=4, learning_rate=1e-4, prereq_dir=tmp.parent / "prereq", progress=False,
+                tensorboard=False, accelerator="cpu")
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_e2e_then_other_model_reuses_prerequisite(tmp_path, data):
+    from laserjnd.checkpoint import load_checkpoint, read_checkpoint
+    from laserjnd.training.recipe import build_model_cfg, train_model
+
+    r1 = train_model("e2e-lat", build_model_cfg("e2e-lat", level=1, input_size=SIZE), _cfg(tmp_path / "a", data))
+    info = r1.prerequisites["ae"]
+    assert info["reused"] is False and info["model"] == "ae" and info["cfg"] == {"target": 0}
+    prereq = Path(info["path"])
+    mtime = prereq.stat().st_mtime_ns
+    model, payload = load_checkpoint(r1.checkpoint_path, expect_model="e2e-lat")
+    assert model.spec.levels == (1,) and tuple(model.spec.input_size) == SIZE
+    assert payload["label_unit"] == "qp" and payload["meta"]["data_manifest_hash"]
+    assert payload["meta"]["training"]["learning_rate"] == 1e-4
+    # The Lightning best checkpoint is self-describing too.
+    assert read_checkpoint(r1.best_lightning_ckpt)["model"]["name"] == "e2e-lat"
+    rows = list(csv.DictReader(open(tmp_path / "a" / "log.csv")))
+    assert [r["epoch"] for r in rows] == ["0"]
+    for key in ("train_loss", "val_loss", "val_mae_jnd1", "val_psnr"):
+        assert np.isfinite(float(rows[0][key])), key
+
+    # e2e-rec needs the same raw-reconstruction AE: reused, not retrained.
+    r2 = train_model("e2e-rec", build_model_cfg("e2e-rec", level=2, input_size=SIZE), _cfg(tmp_path / "b", data))
+    assert r2.prerequisites["ae"]["reused"] is True
+    assert r2.prerequisites["ae"]["path"] == str(prereq) and prereq.stat().st_mtime_ns == mtime
+
+
+def test_multi_level_model_trains_three_prerequisites(tmp_path, data):
+    from laserjnd.checkpoint import load_checkpoint
+    from laserjnd.training.recipe import build_model_cfg, train_model
+
+    r = train_model("mj-lat", build_model_cfg("mj-lat", input_size=SIZE), _cfg(tmp_path, data))
+    assert sorted(i["cfg"]["target"] for i in r.prerequisites.values()) == [1, 2, 3]
+    model, _ = load_checkpoint(r.checkpoint_path, expect_model="mj-lat")
+    assert model.spec.levels == (1, 2, 3)
+    rows = list(csv.DictReader(open(tmp_path / "log.csv")))
+    assert all(f"val_mae_jnd{k}" in rows[0] for k in (1, 2, 3))
+
+
+def test_constant_is_fitted_on_train_labels(tmp_path, data):
+    from laserjnd.checkpoint import load_checkpoint
+    from laserjnd.data.dataset import JNDDataset
+    from laserjnd.training.recipe import train_model
+
+    train_model("constant", {}, _cfg(tmp_path, data))
+    model, _ = load_checkpoint(tmp_path / "model.pt", expect_model="constant")
+    labels = JNDDataset(data, "train", input_size=SIZE).labels
+    assert np.allclose(model.median.numpy(), np.median(labels, axis=0))
+
+
+def test_nan_loss_stops_with_clear_error_and_keeps_good_checkpoint(tmp_path, data, monkeypatch):
+    from laserjnd.errors import TrainingDiverged
+    from laserjnd.training.module import JNDLightningModule
+    from laserjnd.training.recipe import train_model
+
+    real = JNDLightningModule.forward
+
+    def poisoned(self, frame):  # epoch 0 fine, NaN from epoch 1 on
+        out = real(self, frame)
+        if self.current_epoch >= 1:
+            out = {k: v * float("nan") for k, v in out.items()}
+        return out
+
+    monkeypatch.setattr(JNDLightningModule, "forward", poisoned)
+    with pytest.raises(TrainingDiverged, match="loss is nan.*last good checkpoint"):
+        train_model("ae", {"target": 0, "input_size": SIZE}, _cfg(tmp_path, data, epochs=3))
+    last = tmp_path / "model_run" / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=False)["epoch"] == 0
+    assert (tmp_path / "model.pt").is_file()  # best epoch exported
+    state = torch.load(tmp_path / "model.pt", weights_only=False)["state_dict"]
+    assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
+
+
+def test_exploding_loss_stops(tmp_path, data, monkeypatch):
+    from laserjnd.errors import TrainingDiverged
+    from laserjnd.training.recipe import train_model
+
+    with pytest.raises(TrainingDiverged, match="exceeds"):
+        # factor < 1 makes the second step count as an explosion
+        train_model("ae", {"target": 0, "input_size": SIZE}, _cfg(tmp_path, data, diverge_factor=1e-9, batch_size=1))
+
+
+def test_level_for_multi_level_model_is_an_error():
+    from laserjnd.errors import JNDError
+    from laserjnd.training.recipe import build_model_cfg
+
+    with pytest.raises(JNDError, match="predicts all levels"):
+        build_model_cfg("mj-lat", level=2)
+    assert build_model_cfg("lat")["level"] == 1
+    assert build_model_cfg("ae", level=3) == {"target": 3}
+
+
+def _train_cli(*args) -> list[str]:
+    return [sys.executable, "-m", "laserjnd.cli.train_cmd", *map(str, args)]
+
+
+def test_resume_after_kill_keeps_finished_epochs(tmp_path, data):
+    ckpt_dir = tmp_path / "m_run" / "checkpoints"
+    log = tmp_path / "log.csv"
+    common = ["ae", "--data_dir", data, "--checkpoint_path", tmp_path / "m.pt", "--csv_log_path", log,
+              "--input-size", "64x128", "--batch_size", "1", "--learning-rate", "1e-4", "--quiet",
+              "--no-tensorboard", "--accelerator", "cpu", "--prereq-dir", tmp_path / "pre"]
+    proc = subprocess.Popen(_train_cli(*common, "--epochs", "200"), cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while not (ckpt_dir / "last.ckpt").is_file() or not log.is_file() or len(log.read_text().splitlines()) < 2:
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        assert time.time() < deadline, "no epoch finished in time"
+        time.sleep(0.05)
+    time.sleep(0.3)  # let it get into the next epoch
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = torch.load(ckpt_dir / "last.ckpt", weights_only=False)["epoch"]
+    before = [r for r in csv.DictReader(open(log)) if int(r["epoch"]) <= done]
+    assert before and before[0]["epoch"] == "0"
+
+    out = subprocess.run(_train_cli(*common, "--epochs", str(done + 3), "--resume"), cwd=REPO, capture_output=True,
+                         text=True, timeout=180)
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = list(csv.DictReader(open(log)))
+    assert [int(r["epoch"]) for r in rows] == list(range(done + 3))  # nothing lost, nothing doubled
+    assert rows[: len(before)] == before  # finished epochs' rows untouched
+    assert torch.load(ckpt_dir / "last.ckpt", weights_only=False)["epoch"] == done + 2
+    assert (tmp_path / "m.pt").is_file()
