@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import os
 import signal
 import subprocess
@@ -19,41 +18,10 @@ SIZE = (64, 128)
 REPO = Path(__file__).resolve().parents[1]
 
 
-def build_layout(root: Path, n=(4, 2, 2)) -> Path:
-    """Hand-built layout (real photos, JPEG'd JND frames), used when ``prepare`` is unavailable."""
-    import cv2
-    import skimage.data
-
-    photos = [skimage.data.astronaut(), skimage.data.coffee(), skimage.data.chelsea(), skimage.data.rocket(),
-              skimage.data.immunohistochemistry(), np.dstack([skimage.data.camera()] * 3),
-              skimage.data.hubble_deep_field(), np.dstack([skimage.data.moon()] * 3)]
-    it = iter(photos)
-    rng = np.random.default_rng(0)
-    for split, count in zip(("train", "valid", "test"), n):
-        (root / split).mkdir(parents=True)
-        lines = []
-        for i in range(count):
-            im = cv2.resize(next(it), (128, 64), interpolation=cv2.INTER_AREA)[:, :, ::-1]
-            cv2.imwrite(str(root / split / f"f{i}.png"), im)
-            for k in (1, 2, 3):
-                (root / f"jnd{k}{split}").mkdir(exist_ok=True)
-                ok, buf = cv2.imencode(".jpg", im, [cv2.IMWRITE_JPEG_QUALITY, 60 - 15 * k])
-                cv2.imwrite(str(root / f"jnd{k}{split}" / f"f{i}.png"), cv2.imdecode(buf, 1))
-            j = int(rng.integers(24, 30))
-            lines.append(f"{j} {j + 4} {j + 8}\n")
-        (root / split / "JND-Levels.txt").write_text("".join(lines))
-    (root / "manifest.json").write_text(json.dumps({"hash": "handbuilt", "label_unit": "qp"}))
-    return root
-
-
 @pytest.fixture(scope="module")
-def data(tmp_path_factory, request) -> Path:
-    try:
-        import laserjnd.data.prepare  # noqa: F401  (needs the ladder module)
-
-        return request.getfixturevalue("tiny_dataset")
-    except ImportError:
-        return build_layout(tmp_path_factory.mktemp("layout") / "d")
+def data(tiny_dataset) -> Path:
+    """The shared prepared dataset (real photos, proxy labels, JND frames, ladders)."""
+    return tiny_dataset
 
 
 def _cfg(tmp: Path, data: Path, **kw):

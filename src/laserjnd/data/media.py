@@ -124,7 +124,7 @@ def video_frame_count(path: str | Path, size: tuple[int, int] | None = None) -> 
     if path.suffix.lower() == ".yuv":
         w, h = _yuv_size(path, size)
         return path.stat().st_size // (w * h * 3 // 2)
-    return sum(1 for _ in _iter_container(path))
+    return _count_frames(path)
 
 
 def sample_indices(total: int, n: int) -> list[int]:
@@ -145,14 +145,18 @@ def read_video_frames(path: str | Path, n_frames: int = 8, size: tuple[int, int]
         raise BadInputError(path, "file not found")
     if path.suffix.lower() == ".yuv":
         return _read_yuv(path, n_frames, size)
-    frames = list(_iter_container(path))
-    if not frames:
+    total = _count_frames(path)
+    if total == 0:
         raise BadInputError(path, "video has no decodable frames")
-    keep = set(sample_indices(len(frames), n_frames))
-    return [VideoFrame(i, f) for i, f in enumerate(frames) if i in keep]
+    keep = set(sample_indices(total, n_frames))
+    out = [VideoFrame(i, f) for i, f in enumerate(_iter_container(path, max(keep) + 1)) if i in keep]
+    if not out:
+        raise BadInputError(path, "video has no decodable frames")
+    return out
 
 
-def _iter_container(path: Path) -> Iterator[np.ndarray]:
+def _count_frames(path: Path) -> int:
+    """Count video packets (no decoding), so sampling needs no second full decode in memory."""
     import av
 
     try:
@@ -160,7 +164,24 @@ def _iter_container(path: Path) -> Iterator[np.ndarray]:
             if not container.streams.video:
                 raise BadInputError(path, "file has no video stream")
             stream = container.streams.video[0]
-            for frame in container.decode(stream):
+            return sum(1 for pkt in container.demux(stream) if pkt.size)
+    except BadInputError:
+        raise
+    except (av.error.FFmpegError, OSError, ValueError) as e:
+        raise BadInputError(path, f"video cannot be read ({str(e).splitlines()[0][:100]})") from None
+
+
+def _iter_container(path: Path, limit: int | None = None) -> Iterator[np.ndarray]:
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise BadInputError(path, "file has no video stream")
+            stream = container.streams.video[0]
+            for i, frame in enumerate(container.decode(stream)):
+                if limit is not None and i >= limit:
+                    break
                 yield frame.to_ndarray(format="rgb24")
     except BadInputError:
         raise
