@@ -185,7 +185,9 @@ def run_one(name: str, args: argparse.Namespace) -> dict[str, Any]:
         try:
             row.update(fn(ctx))
         except Exception as e:
-            row[mname] = f"failed: {type(e).__name__}: {str(e).splitlines()[0][:80] if str(e) else ''}"
+            # Short cell; the full message goes to stderr.
+            row[mname] = f"failed ({type(e).__name__})"
+            print(f"{ctx.name}: {mname} failed: {type(e).__name__}: {e}", file=sys.stderr)
     return row
 
 

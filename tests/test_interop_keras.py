@@ -54,6 +54,7 @@ def randomise(km, x: np.ndarray, rng: np.random.Generator) -> None:
     Glorot init with zero biases lets signals die in deep ReLU stacks, and a dead final ReLU
     would make any import look right. The output layers' biases are then shifted so their
     pre-activations are positive on ``x`` (outputs depend on all weights).
+    TF's LeakyReLU slope is a float32 attribute (0.05 inexact, ~1e-9 relative), hence not 1e-15.
     """
     for layer in _leaf_layers(km):
         ws = layer.get_weights()
@@ -75,7 +76,10 @@ def randomise(km, x: np.ndarray, rng: np.random.Generator) -> None:
             feats = np.asarray(keras.Model(km.inputs, layer.input)(x, training=False))
             k, b = layer.get_weights()
             pre = feats @ k + b
-            layer.set_weights([k, (b - pre.min(axis=0) + 1.0).astype(np.float32).astype(k.dtype)])
+            # Outputs land in [ptp, 2 ptp] of the pre-activations: positive, and on their scale, so
+            # the relative error is not inflated by cancelling a large shift.
+            shift = -pre.min(axis=0) + np.ptp(pre, axis=0) + 1.0
+            layer.set_weights([k, (b + shift).astype(np.float32).astype(k.dtype)])
 
 
 def rel_err(ours: torch.Tensor, theirs: np.ndarray) -> float:

@@ -290,3 +290,18 @@ def test_models_command_prints(capsys):
     text = capsys.readouterr().out
     for name in OURS:
         assert name in text
+
+
+def test_checkpoint_does_not_need_vgg_file(tmp_path):
+    from laserjnd.checkpoint import load_checkpoint, save_checkpoint
+
+    path = tmp_path / "vgg.pth"
+    torch.save(VGG16Features().state_dict(), path)
+    m = create_model("direct", input_size=SMALL, vgg_weights=str(path), level=2)
+    save_checkpoint(tmp_path / "d.pt", m, label_unit="qp")
+    path.unlink()  # the weights live in the checkpoint now
+    m2, payload = load_checkpoint(tmp_path / "d.pt")
+    assert "vgg_weights" not in payload["model"]["cfg"] and payload["model"]["cfg"]["freeze_blocks"] == 3
+    assert m2.spec.levels == (2,) and m2.spec.frozen == m.spec.frozen
+    x = torch.rand(1, 3, *SMALL)
+    assert torch.allclose(m2(x)["jnd"], m.eval()(x)["jnd"])

@@ -61,7 +61,7 @@ def test_cli_predict_folder_video_csv(tmp_path, ckpt, media):
     from laserjnd.cli.predict_cmd import predict_command
 
     out = tmp_path / "p.csv"
-    predict_command(checkpoint=ckpt, inputs=[media["folder"], media["video"]], output=out, fmt=None, frames=4,
+    predict_command(args=[ckpt, media["folder"], media["video"]], output=out, fmt=None, frames=4,
                     aggregate="median", batch_size=2, device="cpu", encode=None, encode_level=1, reference_level=None)
     rows = list(csv.DictReader(open(out)))
     assert [Path(r["input"]).name for r in rows[:2]] == ["b.png", "a.jpg"]  # sorted, recursive: b.png < sub/a.jpg
@@ -79,7 +79,7 @@ def test_cli_predict_json_and_encode(tmp_path, ckpt, media, monkeypatch):
     # Fix the prediction to a known level so the encode step is checked exactly.
     monkeypatch.setattr(Predictor, "predict_rgb", lambda self, frames: [{"jnd1": 30.4, "jnd2": 33.0, "jnd3": 36.0}] * len(frames))
     out = tmp_path / "p.json"
-    predict_cmd.predict_command(checkpoint=ckpt, inputs=[media["image"]], output=out, fmt=None, frames=4,
+    predict_cmd.predict_command(args=[ckpt, media["image"]], output=out, fmt=None, frames=4,
                                 aggregate="median", batch_size=8, device="cpu", encode=tmp_path / "enc", encode_level=1,
                                 reference_level=22)
     rows = json.loads(out.read_text())
@@ -88,7 +88,7 @@ def test_cli_predict_json_and_encode(tmp_path, ckpt, media, monkeypatch):
     assert Path(r["encoded_path"]).stat().st_size * 8 == r["encoded_bits"]
     assert r["reference_bits"] > r["encoded_bits"] and 0 < r["bits_saved_pct"] < 100
     with pytest.raises(Exception, match="predicts only"):
-        predict_cmd.predict_command(checkpoint=ckpt, inputs=[media["image"]], output=out, fmt=None, frames=4,
+        predict_cmd.predict_command(args=[ckpt, media["image"]], output=out, fmt=None, frames=4,
                                     aggregate="median", batch_size=8, device="cpu", encode=tmp_path / "enc",
                                     encode_level=4, reference_level=None)
 
@@ -98,8 +98,6 @@ def test_bad_inputs_are_one_line_errors(tmp_path, ckpt, media):
     from laserjnd.errors import JNDError
     from laserjnd.inference.video import sample_frames
 
-    with pytest.raises(JNDError, match="no checkpoint given"):
-        resolve_predictor(None)
     trunc = tmp_path / "t.pt"
     trunc.write_bytes(ckpt.read_bytes()[:3000])
     with pytest.raises(JNDError, match="not a readable checkpoint") as e:

@@ -11,8 +11,11 @@ from pathlib import Path
 from .inference.predictor import Predictor
 
 
-def load(checkpoint: str | Path, device: str | None = None, batch_size: int = 8) -> Predictor:
-    """Load a checkpoint written by ``laserjnd train`` (compact ``.pt`` or Lightning ``.ckpt``)."""
+def load(checkpoint: str | Path | None = None, device: str | None = None, batch_size: int = 8) -> Predictor:
+    """Load a checkpoint written by ``laserjnd train`` (compact ``.pt`` or Lightning ``.ckpt``),
+    a Keras import, or - with no argument - the default model bundled with the package."""
+    if checkpoint is None:
+        return Predictor.default(device=device, batch_size=batch_size)
     return Predictor.from_checkpoint(checkpoint, device=device, batch_size=batch_size)
 
 

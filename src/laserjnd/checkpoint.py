@@ -66,9 +66,14 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
 def load_checkpoint(path: str | Path, expect_model: str | None = None) -> tuple[JNDModel, dict[str, Any]]:
     """Rebuild the model from the file alone. Returns ``(model in eval mode, payload without state_dict)``."""
     payload = read_checkpoint(path)
+    if expect_model is not None and payload["model"]["name"] != expect_model:
+        raise BadInputError(path, f"checkpoint holds model {payload['model']['name']!r}, not {expect_model!r}")
+    return model_from_payload(payload, path), {k: v for k, v in payload.items() if k != "state_dict"}
+
+
+def model_from_payload(payload: dict[str, Any], path: str | Path) -> JNDModel:
+    """Build the named model with its recorded cfg and convention, then load the weights strictly."""
     spec = payload["model"]
-    if expect_model is not None and spec["name"] != expect_model:
-        raise BadInputError(path, f"checkpoint holds model {spec['name']!r}, not {expect_model!r}")
     cfg = dict(spec.get("cfg", {}))
     cfg.setdefault("input_size", tuple(spec["convention"]["input_size"]))
     model = create_model(spec["name"], **cfg)
@@ -78,8 +83,7 @@ def load_checkpoint(path: str | Path, expect_model: str | None = None) -> tuple[
     except RuntimeError as e:
         first = str(e).splitlines()[0][:200]
         raise BadInputError(path, f"weights do not fit model {spec['name']!r}: {first}") from None
-    model.eval()
-    return model, {k: v for k, v in payload.items() if k != "state_dict"}
+    return model.eval()
 
 
 def _strip_prefix(sd: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:

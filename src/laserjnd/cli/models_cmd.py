@@ -40,7 +40,7 @@ def models_command(input_size: str | None = None, flops: bool = True) -> None:
     with console.status("counting parameters and FLOPs..."):
         rows = model_table(size, flops=flops)
     title = "laserjnd models" + (f" at {size[0]}x{size[1]}" if size else " (published input sizes)")
-    table = Table(title=title)
+    table = Table(title=title, caption=None if size is None else "published totals hold at the published sizes only")
     for col, just in (("name", "left"), ("family", "left"), ("levels", "left"), ("input", "right"),
                       ("outputs", "left"), ("params", "right"), ("published", "right")):
         table.add_column(col, justify=just, no_wrap=True)

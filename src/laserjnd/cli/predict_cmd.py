@@ -22,9 +22,7 @@ from ..utils.atomic import atomic_write_bytes, atomic_write_text
 
 
 def resolve_predictor(checkpoint: Path | None, device: str | None = None, batch_size: int = 8) -> Predictor:
-    """The one place a predictor is obtained (a bundled default model will plug in here)."""
-    if checkpoint is None:
-        raise JNDError("no checkpoint given: pass a checkpoint written by `laserjnd train`")
+    """The one place a predictor is obtained: a checkpoint, or the bundled default model when None."""
     from ..api import load
 
     return load(checkpoint, device=device, batch_size=batch_size)
@@ -138,9 +136,20 @@ def write_rows(rows: list[dict[str, Any]], output: Path, fmt: str | None) -> Non
     atomic_write_text(output, buf.getvalue())
 
 
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".safetensors")
+
+
+def split_checkpoint(args: list[Path]) -> tuple[Path | None, list[Path]]:
+    """``[CHECKPOINT] INPUT...``: a first argument with a checkpoint suffix is the model, else the default model."""
+    if args and args[0].suffix.lower() in CHECKPOINT_SUFFIXES:
+        return args[0], args[1:]
+    return None, args
+
+
 def predict_command(
-    checkpoint: Path = typer.Argument(..., help="checkpoint written by `laserjnd train`"),
-    inputs: list[Path] = typer.Argument(..., help="images, folders (recursive) and videos"),
+    args: list[Path] = typer.Argument(..., metavar="[CHECKPOINT] INPUT...",
+                                      help="optional checkpoint (.pt/.ckpt/.safetensors; default: the bundled model), "
+                                           "then images, folders (recursive) and videos"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="CSV or JSON file (by suffix); default: table on stdout"),
     fmt: Optional[str] = typer.Option(None, "--format", help="csv or json (overrides the suffix)"),
     frames: int = typer.Option(8, "--frames", help="frames sampled uniformly per video"),
@@ -154,6 +163,9 @@ def predict_command(
     """Predict JND levels (QP or JPEG quality factor) for images, folders and videos."""
     if frames < 1:
         raise JNDError(f"--frames must be >= 1, got {frames}")
+    checkpoint, inputs = split_checkpoint(list(args))
+    if not inputs:
+        raise JNDError("no input given: name images, folders or videos after the checkpoint")
     pred = resolve_predictor(checkpoint, device=device, batch_size=batch_size)
     items = expand_inputs(list(inputs))
     rows, images = predict_rows(pred, items, frames, aggregate, keep_images=encode is not None)

@@ -76,6 +76,14 @@ class Predictor:
             raise BadInputError(checkpoint, "constant predictor was never fitted")
         return cls(model, payload, device, batch_size)
 
+    @classmethod
+    def default(cls, device=None, batch_size: int = 8) -> "Predictor":
+        """The model bundled with the package (see docs/MODEL_CARD.md)."""
+        from ..zoo import load_pretrained
+
+        model, payload = load_pretrained()
+        return cls(model, payload, device, batch_size)
+
     @property
     def spec(self):
         return self.model.spec

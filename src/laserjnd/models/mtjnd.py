@@ -98,6 +98,18 @@ def saliency_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy(p, target.clamp(0, 1))
 
 
+class MTJNDSpec(ModelSpec):
+    """ModelSpec whose serialised cfg drops ``vgg_weights``: a checkpoint already holds the trained
+    weights, so reloading must not need (or re-read) the ImageNet file. The resolved
+    ``freeze_blocks`` is kept instead, so resumed training freezes the same blocks."""
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        if d["cfg"].pop("vgg_weights", None) is not None:
+            d["cfg"]["freeze_blocks"] = len(self.frozen)
+        return d
+
+
 class MTJND(JNDModel):
     """VGG16 trunk + one head per level (+ optional VA tail). ``forward`` -> {"jnd", ["saliency"]}."""
 
@@ -159,7 +171,7 @@ def build_mtjnd(
     if va:
         loss_weights["saliency"] = float(va_weight)
     n_frozen = freeze_blocks if freeze_blocks is not None else (3 if vgg_weights is not None else 0)
-    spec = ModelSpec(
+    spec = MTJNDSpec(
         name=name,
         family=family,
         levels=levels,
