@@ -34,7 +34,7 @@ def make_plots(out_dir: str | Path, rows: list[dict[str, Any]], levels: list[int
     lab = axis_label(unit)
     paths = []
 
-    fig, axes = plt.subplots(1, len(levels), figsize=(4 * len(levels), 4), squeeze=False)
+    fig, axes = plt.subplots(1, len(levels), figsize=(4 * len(levels), 4), squeeze=False, layout="constrained")
     for ax, k in zip(axes[0], levels):
         t = np.array([r[f"true_jnd{k}"] for r in rows], float)
         p = np.array([r[f"pred_jnd{k}"] for r in rows], float)
@@ -44,7 +44,7 @@ def make_plots(out_dir: str | Path, rows: list[dict[str, Any]], levels: list[int
         ax.set(xlabel=f"true JND{k} ({lab})", ylabel=f"predicted JND{k} ({lab})", title=f"JND{k}: MAE {np.nanmean(np.abs(p - t)):.2f}")
     paths.append(_save(fig, out / "pred_vs_true.png"))
 
-    fig, axes = plt.subplots(1, len(levels), figsize=(4 * len(levels), 3.5), squeeze=False)
+    fig, axes = plt.subplots(1, len(levels), figsize=(4 * len(levels), 3.5), squeeze=False, layout="constrained")
     for ax, k in zip(axes[0], levels):
         e = np.array([r[f"pred_jnd{k}"] - r[f"true_jnd{k}"] for r in rows], float)
         ax.hist(e[np.isfinite(e)], bins=min(30, max(5, len(e))))
@@ -56,7 +56,7 @@ def make_plots(out_dir: str | Path, rows: list[dict[str, Any]], levels: list[int
     if with_ladder:
         names = [m for m in (quality_metric, "vmaf") if any(m in curves[i].metrics for i in with_ladder)]
         names = list(dict.fromkeys(names)) or [quality_metric]
-        fig, axes = plt.subplots(len(names), len(with_ladder), figsize=(4 * len(with_ladder), 3.2 * len(names)), squeeze=False)
+        fig, axes = plt.subplots(len(names), len(with_ladder), figsize=(4 * len(with_ladder), 3.2 * len(names)), squeeze=False, layout="constrained")
         for col, i in enumerate(with_ladder):
             c = curves[i]
             for row, m in enumerate(names):

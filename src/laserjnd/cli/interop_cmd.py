@@ -1,0 +1,47 @@
+"""``laserjnd import-keras`` and ``laserjnd export``: typer-compatible command functions.
+
+Registered by ``cli/main.py``; errors are :class:`~laserjnd.errors.JNDError` (printed as one line).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import JNDError
+
+FORMATS = {"onnx": ".onnx", "torchscript": ".ts.pt"}
+
+
+def import_keras_command(
+    file: Annotated[Path, typer.Argument(help="Keras .h5 file (whole model or save_weights)")],
+    model: Annotated[str, typer.Option("--model", "-m", help="registry name, e.g. mj-lat, mt-3ljnd")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="checkpoint to write")],
+    level: Annotated[Optional[int], typer.Option(help="JND level 1..3 for single-level models")] = None,
+    label_unit: Annotated[str, typer.Option("--label-unit", help="qp (VideoSet) or qf (MCL-JCI)")] = "qp",
+) -> None:
+    """Convert a Keras LASeR-JND / MTJND weight file into a laserjnd checkpoint."""
+    from ..interop.keras_import import import_keras
+
+    cfg = {} if level is None else {"level": level}
+    m = import_keras(file, model, out_path=output, label_unit=label_unit, **cfg)
+    c = m.spec.convention
+    print(f"imported {file} as {m.spec.name} (levels {list(m.spec.levels)}, {c.channel_order.upper()} x{c.scale:g}, "
+          f"{c.input_size[0]}x{c.input_size[1]}, {label_unit}) -> {output}")
+
+
+def export_command(
+    checkpoint: Annotated[Path, typer.Argument(help="laserjnd checkpoint")],
+    format: Annotated[str, typer.Option("--format", "-f", help="onnx or torchscript")] = "onnx",
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="default: beside the checkpoint")] = None,
+) -> None:
+    """Export a checkpoint to ONNX (dynamic batch, metadata) or TorchScript."""
+    from ..interop.export import export_onnx, export_torchscript
+
+    if format not in FORMATS:
+        raise JNDError(f"unknown export format {format!r}; choose one of: {', '.join(FORMATS)}")
+    out = output or checkpoint.with_name(checkpoint.stem + FORMATS[format])
+    (export_onnx if format == "onnx" else export_torchscript)(checkpoint, out)
+    print(f"exported {checkpoint} -> {out} ({format})")
