@@ -25,6 +25,7 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -120,6 +121,30 @@ def m_keras(ctx: Ctx) -> dict[str, Any]:
         out[f"keras ms/f b{b}"] = ms
         if f"torch_b{b}" in ctx.cache:
             out[f"keras/torch b{b}"] = ms / ctx.cache[f"torch_b{b}"]
+    return out
+
+
+@measure("onnx", enabled=lambda a: a.onnx)
+def m_onnx(ctx: Ctx) -> dict[str, Any]:
+    """onnxruntime on CPU (exported once per model, dynamic batch), threads as torch's."""
+    import tempfile
+
+    import onnxruntime as ort
+
+    from laserjnd.interop.export import export_onnx, onnx_session_predict
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = export_onnx(ctx.model, Path(tmp) / f"{ctx.name}.onnx")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = torch.get_num_threads()
+        sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        out = {}
+        for b in ctx.args.batch_sizes:
+            x = _input(ctx, b).contiguous()
+            ms = time_per_frame_ms(lambda: onnx_session_predict(sess, x), b, ctx.args.repeats, ctx.args.warmup)
+            out[f"onnx ms/f b{b}"] = ms
+            if f"torch_b{b}" in ctx.cache:
+                out[f"onnx/torch b{b}"] = ms / ctx.cache[f"torch_b{b}"]
     return out
 
 
@@ -231,6 +256,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
     p.add_argument("--quick", action="store_true", help=f"{QUICK_SIZE[0]}x{QUICK_SIZE[1]}, 3 repeats: a smoke run")
     p.add_argument("--keras", action="store_true", help="also time the Keras twin (needs tensorflow)")
+    p.add_argument("--onnx", action="store_true", help="also time onnxruntime (CPU) on the exported model")
     p.add_argument("--no-fuse", dest="fuse", action="store_false", help="skip Conv+BN folding")
     p.add_argument("--no-channels-last", dest="channels_last", action="store_false")
     p.add_argument("--json", default=None, metavar="OUT", help="also write the results as JSON")

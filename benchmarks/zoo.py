@@ -234,6 +234,10 @@ def run_job(a, man, model: str, level: int | None, seed: int, run_dir: Path) -> 
     levels = {k: {kk: v[kk] for kk in ("mae", "psnr_y_error", "bits_error_pct", "mean_true", "mean_pred")}
               | {"baseline_mae": v.get("baseline", {}).get("mae"), "baseline_psnr_y_error": v.get("baseline", {}).get("psnr_y_error")}
               for k, v in ev.summary["levels"].items()}
+    for k, v in levels.items():  # a dead ReLU output predicts 0 for every frame
+        preds = np.array([r[f"pred_{k}"] for r in ev.rows], dtype=np.float64)
+        v["pred_std"] = float(np.std(preds))
+        v["collapsed_to_zero"] = bool(np.all(preds < 0.5))
     curve = _read_curve(ck.with_suffix(".csv"))
     return {"job": name, "model": model, "level": level, "seed": seed, "settings": a.settings, "levels": levels,
             "train_s": t_train, "prereq_s": t_pre, "prereqs": {s: {"model": i["model"], "cfg": i["cfg"], "reused": i["reused"]}
@@ -339,6 +343,8 @@ def aggregate(a, results: list[dict], costs: dict) -> dict[str, dict]:
         ms = mean_std(avg)
         row["avg_mae"], row["avg_mae_std"], row["avg_n_seeds"] = ms
         row["avg_by_seed"] = dict(zip(seeds_all, avg))
+        row["runs"] = len(rs)
+        row["collapsed_runs"] = sum(any(v.get("collapsed_to_zero") for v in r["levels"].values()) for r in rs)
         row["train_s"] = _per_seed_sum(rs, "train_s")
         row["prereq_s"] = _per_seed_sum(rs, "prereq_s")
         row["epochs_run"] = sorted({r["epochs_run"] for r in rs})
@@ -354,7 +360,7 @@ def _per_seed_sum(rs: list[dict], key: str) -> float | None:
     return float(np.mean(list(by.values()))) if by else None
 
 
-def compare(rows, a_name: str, b_name: str) -> dict:
+def compare(rows, a_name: str, b_name: str, constant_mae: float | None = None) -> dict:
     """A vs B on the 3-level average MAE: 'A better' / 'B better' / 'within noise' / 'not run'."""
     A, B = rows.get(a_name), rows.get(b_name)
     if not A or not B or A["avg_mae"] is None or B["avg_mae"] is None:
@@ -363,6 +369,10 @@ def compare(rows, a_name: str, b_name: str) -> dict:
     out = {"a": a_name, "b": b_name, "a_mae": A["avg_mae"], "b_mae": B["avg_mae"], "diff": diff,
            "a_seeds": A["avg_n_seeds"], "b_seeds": B["avg_n_seeds"]}
     sa, sb = A["avg_mae_std"], B["avg_mae_std"]
+    if constant_mae is not None and min(A["avg_mae"], B["avg_mae"]) >= constant_mae:
+        out["noise"] = 2 * math.sqrt(sa ** 2 / A["avg_n_seeds"] + sb ** 2 / B["avg_n_seeds"]) if sa and sb else None
+        out["outcome"] = "neither beats constant"
+        return out
     if sa is None or sb is None:  # one seed: noise unknown
         out["noise"] = None
         out["outcome"] = "one seed only"
@@ -373,14 +383,13 @@ def compare(rows, a_name: str, b_name: str) -> dict:
     return out
 
 
-def verdict(pairs: list[dict], constant_mae: float | None, rows) -> tuple[str, str]:
-    done = [p for p in pairs if p["outcome"] != "not run"]
-    if not done:
+def verdict(pairs: list[dict]) -> tuple[str, str]:
+    ran = [p for p in pairs if p["outcome"] != "not run"]
+    if not ran:
         return "INCONCLUSIVE", "not run"
-    if constant_mae is not None:
-        learned = [p for p in done if min(p["a_mae"], p["b_mae"]) < constant_mae]
-        if not learned:
-            return "INCONCLUSIVE", "no model in these pairs beats the constant (training-median) predictor"
+    done = [p for p in ran if p["outcome"] != "neither beats constant"]
+    if not done:
+        return "INCONCLUSIVE", "in no pair does either model beat the constant (training-median) predictor"
     a_b = sum(p["outcome"] == "A better" for p in done)
     b_b = sum(p["outcome"] == "B better" for p in done)
     if a_b and not b_b and a_b * 2 > len(done):
@@ -397,10 +406,10 @@ CLAIM2 = [("lat", "direct"), ("rec", "direct"), ("mj-lat", "mt-3ljnd"), ("mj-rec
 CLAIM3 = [("lat", "rec"), ("mj-lat", "mj-rec"), ("e2e-lat", "e2e-rec")]
 
 
-def claim3(rows, costs) -> tuple[str, str, list[dict]]:
+def claim3(rows, costs, constant_mae: float | None) -> tuple[str, str, list[dict]]:
     out = []
     for a_name, b_name in CLAIM3:
-        c = compare(rows, a_name, b_name)
+        c = compare(rows, a_name, b_name, constant_mae)
         if c["outcome"] == "not run" or a_name not in costs or b_name not in costs:
             out.append(c | {"outcome": "not run"})
             continue
@@ -413,9 +422,11 @@ def claim3(rows, costs) -> tuple[str, str, list[dict]]:
         c["accuracy_ok"] = c["outcome"] in ("A better", "within noise", "one seed only") and \
             (c["outcome"] != "one seed only" or c["diff"] <= 0)
         out.append(c)
-    done = [c for c in out if c["outcome"] != "not run"]
+    done = [c for c in out if c["outcome"] not in ("not run", "neither beats constant")]
     if not done:
-        return "INCONCLUSIVE", "not run", out
+        why = "not run" if all(c["outcome"] == "not run" for c in out) else \
+            "the cost side is measured, but in no pair does either model beat the constant predictor, so 'same accuracy' means nothing"
+        return "INCONCLUSIVE", why, out
     if all(c["lighter_flops"] and c["lighter_params"] and c["accuracy_ok"] for c in done):
         return "HOLDS", "lighter in params and FLOPs, accuracy not worse", out
     if any(not c["accuracy_ok"] and c["outcome"] == "B better" for c in done) or \
@@ -494,18 +505,21 @@ def write_report(a, ds: dict, results: list[dict], costs: dict, rows: dict, clai
 
     L += ["## Accuracy (test split, proxy labels)", "",
           "MAE in QP; PSNR error = |PSNR-Y at predicted QP - PSNR-Y at labelled QP| in dB, read off each test frame's ladder.", "",
-          "| model | seeds | MAE JND1 | MAE JND2 | MAE JND3 | MAE avg | PSNR err JND1 | PSNR err JND2 | PSNR err JND3 |",
-          "|---|---|---|---|---|---|---|---|---|"]
+          "Dead runs: trained models whose ReLU output predicts 0 for every test frame (MAE = the mean label), "
+          "out of all trained (level-)models of that row.", "",
+          "| model | seeds | MAE JND1 | MAE JND2 | MAE JND3 | MAE avg | PSNR err JND1 | PSNR err JND2 | PSNR err JND3 | dead runs |",
+          "|---|---|---|---|---|---|---|---|---|---|"]
     for m in a.models:
         r = rows[m]
         lv = r["levels"]
         if not r["seeds"]:
-            L.append(f"| {m} | not run | " + " | ".join(["not run"] * 7) + " |")
+            L.append(f"| {m} | not run | " + " | ".join(["not run"] * 8) + " |")
             continue
         L.append(f"| {m}{' (x3)' if costs.get(m, {}).get('single_level') else ''} | {len(r['seeds'])} | "
                  + " | ".join(f(lv[f'jnd{k}']['mae'], 2, lv[f'jnd{k}']['mae_std']) for k in LEVELS)
                  + f" | {f(r['avg_mae'], 2, r['avg_mae_std'])} | "
-                 + " | ".join(f(lv[f'jnd{k}']['psnr_err'], 2, lv[f'jnd{k}']['psnr_err_std']) for k in LEVELS) + " |")
+                 + " | ".join(f(lv[f'jnd{k}']['psnr_err'], 2, lv[f'jnd{k}']['psnr_err_std']) for k in LEVELS)
+                 + f" | {r['collapsed_runs']}/{r['runs']} |")
     L += ["", "## Cost", "",
           "Params count BatchNorm statistics (Keras convention), frozen parts included. FLOPs: one frame at the benchmark "
           "size (multiply-add = 2). CPU ms: one frame, batch 1, eval, `inference_mode`, median of "
@@ -602,10 +616,10 @@ def report(a, ds, t_start: float) -> dict:
     cmae = float(np.mean([ds["labels"][f"jnd{k}"]["constant_test_mae"] for k in LEVELS]))
     claims = {}
     for i, pairs in ((1, CLAIM1), (2, CLAIM2)):
-        ps = [compare(rows, x, y) for x, y in pairs]
-        v, why = verdict(ps, cmae, rows)
+        ps = [compare(rows, x, y, cmae) for x, y in pairs]
+        v, why = verdict(ps)
         claims[i] = (v, why, ps)
-    claims[3] = claim3(rows, costs)
+    claims[3] = claim3(rows, costs, cmae)
     el = time.time() - t_start
     wall = {"this_invocation_s": el, "text": f"{el / 60:.1f} min for this invocation "
             f"(jobs: train+AE time summed {sum((r['train_s'] + r['prereq_s']) for r in results) / 60:.1f} min)"}
