@@ -157,3 +157,21 @@ def test_resume_after_kill_keeps_finished_epochs(tmp_path, data):
     assert rows[: len(before)] == before  # finished epochs' rows untouched
     assert torch.load(ckpt_dir / "last.ckpt", weights_only=False)["epoch"] == done + 2
     assert (tmp_path / "m.pt").is_file()
+
+
+def test_visual_attention_model_trains_on_prepared_saliency(tmp_path, data):
+    """MTJND's VA tail end to end: prepare --saliency maps -> joint JND + saliency loss -> checkpoint."""
+    from laserjnd.checkpoint import load_checkpoint
+    from laserjnd.training.recipe import build_model_cfg, train_model
+
+    cfg = build_model_cfg("mt-1ljnd-va", level=2, input_size=SIZE, extra={"va_weight": 0.5})
+    r = train_model("mt-1ljnd-va", cfg, _cfg(tmp_path, data, epochs=2))
+    rows = list(csv.DictReader(open(tmp_path / "log.csv")))
+    sal_keys = [k for k in rows[0] if "saliency" in k or "va" in k.split("_")]
+    assert sal_keys, f"no saliency loss logged in {list(rows[0])}"
+    assert all(np.isfinite(float(rows[-1][k])) for k in sal_keys if rows[-1][k] not in ("", None))
+    model, payload = load_checkpoint(r.checkpoint_path)
+    assert model.spec.levels == (2,) and "saliency" in model.spec.outputs
+    with torch.no_grad():
+        out = model(torch.rand(1, 3, *SIZE))
+    assert out["saliency"].min() >= 0 and out["saliency"].max() <= 1
