@@ -54,7 +54,7 @@ class _Stage:
 
 
 def run_demo(cfg: DemoConfig) -> Path:
-    from .cli.predict_cmd import encode_rows, predict_rows
+    from .cli.predict_cmd import encode_rows, predict_rows, write_rows
     from .data.default_content import default_content
     from .data.prepare import PrepareConfig, prepare_dataset
     from .evaluation.evaluate import evaluate
@@ -87,7 +87,7 @@ def run_demo(cfg: DemoConfig) -> Path:
         pred = Predictor.from_checkpoint(ckpt, device="cpu")
         rows, images = predict_rows(pred, [("image", sample_img), ("video", sample_vid)], n_frames=8, keep_images=True)
         encode_rows(pred, rows, images, out / "encoded", 1, cfg.reference_qp)
-        _write_csv(out / "predictions.csv", rows)
+        write_rows(rows, out / "predictions.csv", "csv")
 
     cfg.timings["total"] = round(time.perf_counter() - t0, 1)
     curve = _training_curve(out / "train_log.csv", out / "training_curve.png")
@@ -127,19 +127,6 @@ def _write_clip(path: Path, frames: list[np.ndarray]) -> None:
         for f in frames:
             c.mux(s.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")))
         c.mux(s.encode())
-
-
-def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    import io
-
-    keys: list[str] = []
-    for r in rows:
-        keys += [k for k in r if k not in keys]
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=keys, restval="")
-    w.writeheader()
-    w.writerows(rows)
-    atomic_write_text(path, buf.getvalue())
 
 
 def _training_curve(log_csv: Path, png: Path) -> Path | None:

@@ -67,10 +67,23 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
 
 
 def run() -> None:
     """Console-script entry point."""
+    sys.exit(main())
+
+
+def run_single(command) -> None:
+    """``python -m laserjnd.cli.X_cmd ...``: one command without the full CLI (tests, DDP children)."""
+    single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    single.command()(command)
+    try:
+        single(standalone_mode=False)
+    except JNDError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
     sys.exit(main())

@@ -187,17 +187,7 @@ def predict_command(
         Console().print(table)
 
 
-def _standalone() -> None:
-    import sys
-
-    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-    app.command()(predict_command)
-    try:
-        app(standalone_mode=False)
-    except JNDError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
-
-
 if __name__ == "__main__":
-    _standalone()
+    from .main import run_single
+
+    run_single(predict_command)

@@ -54,17 +54,7 @@ def test_command(
     typer.echo(f"wrote {res.csv_path}, {res.json_path}" + (f", {len(res.plots)} plots in {res.plots[0].parent}" if res.plots else ""))
 
 
-def _standalone() -> None:
-    import sys
-
-    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-    app.command()(test_command)
-    try:
-        app(standalone_mode=False)
-    except JNDError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
-
-
 if __name__ == "__main__":
-    _standalone()
+    from .main import run_single
+
+    run_single(test_command)

@@ -115,18 +115,7 @@ def train_command(
         typer.echo(msg)
 
 
-def _standalone() -> None:
-    """``python -m laserjnd.cli.train_cmd MODEL ...`` without the full CLI (used by tests and DDP children)."""
-    import sys
-
-    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-    app.command()(train_command)
-    try:
-        app(standalone_mode=False)
-    except JNDError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
-
-
 if __name__ == "__main__":
-    _standalone()
+    from .main import run_single
+
+    run_single(train_command)
