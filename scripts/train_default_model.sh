@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Rebuild the bundled default model (src/laserjnd/zoo/weights/default.safetensors) from scratch:
+# benchmark content -> proxy labels -> mj-lite (and its raw-reconstruction AE) -> test error -> zoo file.
+# About 40 minutes on a 2-core CPU. See docs/MODEL_CARD.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work="${1:-outputs/default-model}"
+bash scripts/get-content.sh
+.venv/bin/python - "$work" <<'PY'
+import sys
+from laserjnd.data.default_content import benchmark_content
+from laserjnd.data.prepare import PrepareConfig, prepare_dataset
+
+if __name__ == "__main__":
+    prepare_dataset(f"{sys.argv[1]}/data", benchmark_content(), PrepareConfig(seed=0))
+PY
+.venv/bin/laserjnd train mj-lite --data_dir "$work/data" --checkpoint_path "$work/mj-lite.pt" \
+    --csv_log_path "$work/log.csv" --epochs 40 --prereq-epochs 15 --batch_size 8 --learning_rate 1e-3 \
+    --input-size 128x224 --seed 0 --no-tensorboard --cfg 'init_levels=[30,34,37]'
+.venv/bin/laserjnd test mj-lite --data_dir "$work/data" --model_weights_path "$work/mj-lite.pt" \
+    --result_path "$work/test.csv"
+.venv/bin/python -c "
+import json, sys
+from laserjnd.zoo import entry_path, save_pretrained
+s = json.load(open('$work/test_summary.json'))
+card = {'labels': 'VMAF-based proxy labels (not subjective JND), H.264 intra constant-QP ladders',
+        'trained_on': 'benchmark content train split (scripts/get-content.sh + default photos), seed 0',
+        'test_mae_qp': {k: round(v['mae'], 3) for k, v in s['levels'].items()},
+        'test_psnr_y_error_db': {k: round(v['psnr_y_error'], 3) for k, v in s['levels'].items()},
+        'median_predictor_mae_qp': {k: round(v['baseline']['mae'], 3) for k, v in s['levels'].items()}}
+print(save_pretrained('$work/mj-lite.pt', entry_path(), card))"
