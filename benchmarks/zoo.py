@@ -300,7 +300,7 @@ def model_costs(a: argparse.Namespace, model: str) -> dict:
     return {"model": model, "single_level": single, "params_bench": bench["params"], "params_published": pub["params"],
             "published_params": pub["published_params"], "published_size": pub["input_size"], "flops_bench": bench["flops"], "flops_published": pub["flops"],
             "frozen_params": frozen, "trainable_params": _trainable(m),
-            "cpu_ms": statistics.median(ts) * 1000, "cpu_threads": torch.get_num_threads(),
+            "cpu_ms": statistics.median(ts) * 1000, "cpu_ms_min": min(ts) * 1000, "cpu_threads": torch.get_num_threads(),
             "models_for_3_levels": 3 if single else 1}
 
 
@@ -346,7 +346,9 @@ def aggregate(a, results: list[dict], costs: dict) -> dict[str, dict]:
             by_seed: dict[int, dict] = {r["seed"]: r["levels"][f"jnd{k}"] for r in rk}
             mae = mean_std([v["mae"] for v in by_seed.values()])
             psnr = mean_std([v["psnr_y_error"] for v in by_seed.values()])
+            bias = mean_std([v["mean_pred"] - v["mean_true"] for v in by_seed.values()])
             row["levels"][f"jnd{k}"] = {"mae": mae[0], "mae_std": mae[1], "psnr_err": psnr[0], "psnr_err_std": psnr[1],
+                                        "bias": bias[0],
                                         "n_seeds": mae[2], "by_seed": {s: v["mae"] for s, v in by_seed.items()}}
         # 3-level average per seed (only seeds with all three levels), then mean/std over seeds
         seeds_all = [s for s in row["seeds"] if all(s in row["levels"][f"jnd{k}"]["by_seed"] for k in LEVELS)]
@@ -527,21 +529,24 @@ def write_report(a, ds: dict, results: list[dict], costs: dict, rows: dict, clai
                           for t, d in aq.items() if any(v is not None for v in d.values())) + ".", ""]
     L += ["## Accuracy (test split, proxy labels)", "",
           "MAE in QP; PSNR error = |PSNR-Y at predicted QP - PSNR-Y at labelled QP| in dB, read off each test frame's ladder.", "",
+          "|bias| = |mean prediction - mean label|, averaged over levels: when it is close to the MAE, the model is mostly "
+          "still off by a constant (the QP heads start near 0 and must first climb to ~30). "
           "Dead runs: trained models whose ReLU output predicts 0 for every test frame (MAE = the mean label), "
           "out of all trained (level-)models of that row.", "",
-          "| model | seeds | MAE JND1 | MAE JND2 | MAE JND3 | MAE avg | PSNR err JND1 | PSNR err JND2 | PSNR err JND3 | dead runs |",
-          "|---|---|---|---|---|---|---|---|---|---|"]
+          "| model | seeds | MAE JND1 | MAE JND2 | MAE JND3 | MAE avg | PSNR err JND1 | PSNR err JND2 | PSNR err JND3 | \|bias\| | dead runs |",
+          "|---|---|---|---|---|---|---|---|---|---|---|"]
     for m in a.models:
         r = rows[m]
         lv = r["levels"]
         if not r["seeds"]:
-            L.append(f"| {m} | not run | " + " | ".join(["not run"] * 8) + " |")
+            L.append(f"| {m} | not run | " + " | ".join(["not run"] * 9) + " |")
             continue
         L.append(f"| {m}{' (x3)' if costs.get(m, {}).get('single_level') else ''} | {len(r['seeds'])} | "
                  + " | ".join(f(lv[f'jnd{k}']['mae'], 2, lv[f'jnd{k}']['mae_std']) for k in LEVELS)
                  + f" | {f(r['avg_mae'], 2, r['avg_mae_std'])} | "
                  + " | ".join(f(lv[f'jnd{k}']['psnr_err'], 2, lv[f'jnd{k}']['psnr_err_std']) for k in LEVELS)
-                 + f" | {r['collapsed_runs']}/{r['runs']} |")
+                 + f" | {f(_avg([abs(lv[f'jnd{k}']['bias']) for k in LEVELS if lv[f'jnd{k}']['bias'] is not None]), 1)} | "
+                 f"{r['collapsed_runs']}/{r['runs']} |")
     learned = [m for m in a.models if m != "constant" and rows[m]["avg_mae"] is not None and rows[m]["avg_mae"] < cm]
     L += ["", f"Beating the constant predictor's {cm:.2f} QP (3-level average): "
           + (", ".join(f"{m} ({rows[m]['avg_mae']:.2f})" for m in learned) if learned else "no learned model") + "."]
@@ -551,7 +556,7 @@ def write_report(a, ds: dict, results: list[dict], costs: dict, rows: dict, clai
           f"{a.timing_repeats} runs after 3 warm-ups, {next(iter(costs.values()), {}).get('cpu_threads', '?')} torch threads, "
           "on a shared 2-core machine (other jobs were running: treat as rough). Train s: head training per seed "
           "(sum over the 3 level-models for x3 rows); AE s: prerequisite AEs trained in that job (0 when reused from the cache).", "",
-          "| model | params @bench | params @published (size) | trainable @bench | GFLOPs/frame @bench | GFLOPs/frame @published | CPU ms/frame @bench | models for 3 levels | train s | AE s |",
+          "| model | params @bench | params @published (size) | trainable @bench | GFLOPs/frame @bench | GFLOPs/frame @published | CPU ms/frame @bench, median (min) | models for 3 levels | train s | AE s |",
           "|---|---|---|---|---|---|---|---|---|---|"]
     for m in a.models:
         c = costs.get(m)
@@ -560,7 +565,8 @@ def write_report(a, ds: dict, results: list[dict], costs: dict, rows: dict, clai
             L.append(f"| {m} | not computed ||||||||| ")
             continue
         L.append(f"| {m} | {human(c['params_bench'])} | {human(c['params_published'])} ({c['published_size'][0]}x{c['published_size'][1]}) | "
-                 f"{human(c['trainable_params'])} | {c['flops_bench'] / 1e9:.3f} | {c['flops_published'] / 1e9:.1f} | {c['cpu_ms']:.2f} | {c['models_for_3_levels']} | "
+                 f"{human(c['trainable_params'])} | {c['flops_bench'] / 1e9:.3f} | {c['flops_published'] / 1e9:.1f} | "
+                 f"{c['cpu_ms']:.1f} ({c.get('cpu_ms_min', float('nan')):.1f}) | {c['models_for_3_levels']} | "
                  f"{f(r['train_s'], 0) if r['seeds'] else 'not run'} | {f(r['prereq_s'], 0) if r['seeds'] else 'not run'} |")
 
     L += ["", "## The paper's claims on this benchmark", "",
@@ -603,6 +609,11 @@ def write_report(a, ds: dict, results: list[dict], costs: dict, rows: dict, clai
     a.md.parent.mkdir(parents=True, exist_ok=True)
     a.md.write_text(text)
     return text
+
+
+def _avg(xs):
+    xs = [x for x in xs if x is not None]
+    return float(np.mean(xs)) if xs else None
 
 
 def _rel(p: Path) -> str:
