@@ -175,3 +175,22 @@ def test_visual_attention_model_trains_on_prepared_saliency(tmp_path, data):
     with torch.no_grad():
         out = model(torch.rand(1, 3, *SIZE))
     assert out["saliency"].min() >= 0 and out["saliency"].max() <= 1
+
+
+@pytest.mark.parametrize("name", ["lat", "rec", "mj-lat", "mj-rec", "mj-lite", "mt-3ljnd", "direct"])
+def test_init_output_bias_starts_predictions_near_the_labels(name):
+    import inspect
+
+    from laserjnd.models import create_model
+    from laserjnd.models.registry import _REGISTRY
+
+    kw = {"level": 2} if "level" in inspect.signature(_REGISTRY[name]).parameters else {}
+    torch.manual_seed(0)
+    model = create_model(name, input_size=SIZE, **kw).eval()
+    target = torch.tensor([29.0, 33.0, 36.0])[[k - 1 for k in model.spec.levels]]
+    x = model.spec.convention.to_model(torch.rand(4, 3, *SIZE))
+    with torch.no_grad():
+        before = (model(x)["jnd"] - target).abs().mean()
+        model.init_output_bias(target.tolist())
+        after = (model(x)["jnd"] - target).abs().mean()
+    assert after < before and after < 10.0

@@ -81,6 +81,7 @@ def train_command(
     prereq_dir: Optional[Path] = typer.Option(None, "--prereq-dir", "--prereq_dir",
                                               help="cache of trained prerequisite AEs (default <data_dir>_prerequisites)"),
     prereq_epochs: Optional[int] = typer.Option(None, "--prereq-epochs", help="epochs for prerequisites (default --epochs)"),
+    init_output_bias: bool = typer.Option(False, "--init-output-bias", help="start QP outputs at the train-label median (speeds up short runs; not in the originals)"),
     patience: Optional[int] = typer.Option(None, "--patience", help="early stopping on val_loss"),
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Lightning checkpoints + TensorBoard (default <checkpoint>_run)"),
     diverge_factor: float = typer.Option(1e6, "--diverge-factor", help="stop when loss > this x the first loss"),
@@ -98,7 +99,7 @@ def train_command(
         data_dir=data_dir, checkpoint_path=checkpoint_path, input_size=size, csv_log_path=csv_log_path, epochs=epochs,
         batch_size=batch_size, learning_rate=learning_rate, seed=seed, devices=devices, num_nodes=num_nodes,
         accelerator=accelerator, precision=precision, workers=workers, resume=resume, patience=patience,
-        prereq_dir=prereq_dir, prereq_epochs=prereq_epochs, run_dir=run_dir, diverge_factor=diverge_factor,
+        prereq_dir=prereq_dir, prereq_epochs=prereq_epochs, init_output_bias=init_output_bias, run_dir=run_dir, diverge_factor=diverge_factor,
         progress=not quiet, tensorboard=tensorboard,
     )
     result = train_model(model, model_cfg, tc)

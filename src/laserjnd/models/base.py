@@ -66,6 +66,20 @@ class JNDModel(nn.Module):
         """Load a trained prerequisite (``spec.requires[slot]``) into this model."""
         raise NotImplementedError(f"{type(self).__name__} has no prerequisite slot {slot!r}")
 
+    def init_output_bias(self, values) -> None:
+        """Start each level's QP output at ``values`` (e.g. the training median) instead of 0.
+
+        Raw QP labels sit near 30 while a Glorot-initialised ReLU head starts near 0; with Adam at
+        1e-5 the output bias alone needs thousands of steps to get there. Default rule: the last
+        ``len(levels)`` single-output Linear layers, in level order, are the QP outputs.
+        """
+        outs = [m for m in self.modules() if isinstance(m, nn.Linear) and m.out_features == 1][-len(self.spec.levels):]
+        if len(outs) != len(self.spec.levels) or len(values) != len(self.spec.levels):
+            raise ValueError(f"{self.spec.name}: need one output layer and one value per level {self.spec.levels}")
+        with torch.no_grad():
+            for layer, v in zip(outs, values):
+                layer.bias.fill_(float(v))
+
     def trainable_parameters(self):
         """Parameters the optimiser updates in this model's training stage (frozen parts excluded)."""
         return [p for p in self.parameters() if p.requires_grad]

@@ -98,6 +98,9 @@ class MJLiteModel(LaserModel):
         vals = [asc[0]] + [b - a for a, b in zip(asc, asc[1:])]
         return vals if self.order == "increasing" else vals[::-1]
 
+    def init_output_bias(self, values) -> None:
+        self._init_output_bias(values)
+
     def _init_output_bias(self, init_levels) -> None:
         levels = [float(v) for v in init_levels]
         if len(levels) != 3:

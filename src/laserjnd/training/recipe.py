@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
@@ -52,6 +53,7 @@ class TrainConfig:
     prereq_epochs: int | None = None  # None: same as ``epochs``
     run_dir: Path | None = None  # Lightning checkpoints + TensorBoard; default beside checkpoint_path
     diverge_factor: float = 1e6
+    init_output_bias: bool = False  # start QP outputs at the train-label median (not in the originals)
     progress: bool = True
     tensorboard: bool = True  # TensorBoard pulls in TensorFlow when installed (~10 s start-up)
 
@@ -195,6 +197,9 @@ def train_model(model_name: str, model_cfg: dict[str, Any], tc: TrainConfig) -> 
             "input_size": list(size)}
     module = JNDLightningModule(model_name, model_cfg, tc.learning_rate, dm.unit, meta, tc.diverge_factor,
                                 prerequisites=prereq_states)
+    if tc.init_output_bias and spec.levels and not tc.resume:
+        cols = [k - 1 for k in spec.levels]
+        module.model.init_output_bias([float(v) for v in np.median(dm.train_ds.labels[:, cols], axis=0)])
     trainer, ckpt_cb = _make_trainer(tc, epochs, n_batches=len(dm.train_dataloader()))
     run_dir = tc.resolved_run_dir()
     last = run_dir / "checkpoints" / "last.ckpt"
