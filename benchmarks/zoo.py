@@ -39,8 +39,8 @@ DEFAULT_MD = REPO / "benchmarks" / "RESULTS.md"
 # Cheap first, so a cut-short run still has a useful table.
 ZOO_ORDER = ("constant", "mj-lite", "lat", "mj-lat", "e2e-lat", "direct", "mt-3ljnd", "rec", "mj-rec",
              "e2e-rec", "mt-3ljnd-va", "mt-1ljnd-va")
-# Extra seeds (beyond the first) go to these, cheapest first, after every model has its first seed.
-DEFAULT_REPEAT = ("mj-lite", "lat", "mj-lat")
+# Extra seeds: every model of a claim pair except the VA pair (cheap first).
+DEFAULT_REPEAT = ("mj-lite", "lat", "mj-lat", "e2e-lat", "direct", "mt-3ljnd", "rec", "mj-rec", "e2e-rec")
 LEVELS = (1, 2, 3)
 
 # Benchmark content / split settings (fixed: part of what the table means).
@@ -70,8 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=None, help="epochs per model (default 3; quick 1)")
     p.add_argument("--prereq-epochs", type=int, default=None, help="epochs of the prerequisite AEs (default = --epochs)")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam lr (papers: 1e-5 over 300-500 epochs; too slow here)")
+    p.add_argument("--no-init-output-bias", dest="init_output_bias", action="store_false",
+                   help="keep the originals' zero output bias (default: start QP outputs at the train median, "
+                        "the same for every model; a few CPU epochs cannot move a bias from 0 to ~30 QP)")
     p.add_argument("--batch-size", type=int, default=4, help="4: twice the Adam steps of the papers' 8 per epoch")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="first seed: every model; the rest: --repeat-models")
+    p.add_argument("--seeds", type=int, nargs="+", default=None,
+                   help="default 0 1 2 (quick: 0); first seed: every model; the rest: --repeat-models, in that order")
     p.add_argument("--repeat-models", nargs="*", default=list(DEFAULT_REPEAT), help="models that get the extra seeds")
     p.add_argument("--models", nargs="+", default=None, help=f"subset of {', '.join(ZOO_ORDER)}")
     p.add_argument("--levels", type=int, nargs="+", default=list(LEVELS), help="levels for single-level models")
@@ -83,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="tiny smoke run: 6 photos, 1 epoch, 3 models")
     p.add_argument("--timing-repeats", type=int, default=20, help="timed CPU runs per model (median reported)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--summary", type=Path, default=None, help="summary JSON (default <out>/zoo_results.json)")
     p.add_argument("--report-only", action="store_true", help="rewrite the report from finished jobs; train nothing")
     return p
 
@@ -92,8 +97,9 @@ def resolve_args(a: argparse.Namespace) -> argparse.Namespace:
         a.input_size = a.input_size or (64, 64)
         a.epochs = a.epochs or 1
         a.models = a.models or ["constant", "mj-lite", "lat"]
-        a.seeds = a.seeds if a.seeds != [0, 1, 2] else [0]
+        a.seeds = a.seeds or [0]
         a.timing_repeats = min(a.timing_repeats, 3)
+    a.seeds = a.seeds or [0, 1, 2]
     a.input_size = a.input_size or (64, 64)
     a.epochs = a.epochs or 3
     a.prereq_epochs = a.prereq_epochs or a.epochs
@@ -197,13 +203,14 @@ def job_name(model: str, level: int | None, seed: int) -> str:
 
 
 def plan_jobs(a: argparse.Namespace) -> list[tuple[str, int | None, int]]:
-    jobs: list[tuple[str, int | None, int]] = []
-    for i, seed in enumerate(a.seeds):
-        for m in a.models:
-            if i > 0 and (m not in a.repeat_models or m == "constant"):
-                continue
-            for lv in (a.levels if is_single_level(m) else [None]):
-                jobs.append((m, lv, seed))
+    """First seed: every model (cheap first). Then the extra seeds, model by model in --repeat-models order."""
+    def levels(m):
+        return a.levels if is_single_level(m) else [None]
+
+    jobs = [(m, lv, a.seeds[0]) for m in a.models for lv in levels(m)]
+    for m in a.repeat_models:
+        if m in a.models and m != "constant":
+            jobs += [(m, lv, seed) for seed in a.seeds[1:] for lv in levels(m)]
     return jobs
 
 
@@ -212,10 +219,12 @@ def settings_key(a: argparse.Namespace, man: dict) -> tuple[str, dict]:
 
     s = {"input_size": list(a.input_size), "epochs": a.epochs, "prereq_epochs": a.prereq_epochs, "lr": a.lr,
          "batch_size": a.batch_size, "data": man.get("hash")}
+    if a.init_output_bias:  # only when on, so keys of runs made before the option stay valid
+        s["init_output_bias"] = True
     return dict_hash(s)[:10], s
 
 
-def run_job(a, man, model: str, level: int | None, seed: int, run_dir: Path) -> dict:
+def run_job(a, man, model: str, level: int | None, seed: int) -> dict:
     import torch
 
     from laserjnd.evaluation.evaluate import evaluate
@@ -226,7 +235,8 @@ def run_job(a, man, model: str, level: int | None, seed: int, run_dir: Path) -> 
     cfg = build_model_cfg(model, level=level, input_size=a.input_size)
     tc = TrainConfig(data_dir=a.data_root, checkpoint_path=ck, input_size=a.input_size, epochs=a.epochs,
                      batch_size=a.batch_size, learning_rate=a.lr, seed=seed, workers=0, prereq_dir=a.work_dir / "prereq",
-                     prereq_epochs=a.prereq_epochs, csv_log_path=ck.with_suffix(".csv"), progress=False, tensorboard=False)
+                     prereq_epochs=a.prereq_epochs, csv_log_path=ck.with_suffix(".csv"), progress=False, tensorboard=False,
+                     init_output_bias=a.init_output_bias)
     torch.manual_seed(seed)
     t0 = time.time()
     with contextlib.redirect_stdout(io.StringIO()):
@@ -272,36 +282,51 @@ def _num(v):
 
 # ------------------------------------------------------------------ costs
 
-def model_costs(a: argparse.Namespace, model: str) -> dict:
-    """Params at both sizes, FLOPs and CPU ms per frame (batch 1, eval, median after warm-up)."""
-    import torch
-
+def build_for_cost(a: argparse.Namespace, model: str):
     from laserjnd.models import create_model
-    from laserjnd.models.info import model_info
     from laserjnd.training.recipe import build_model_cfg
+
+    cfg = build_model_cfg(model, level=1 if is_single_level(model) else None, input_size=a.input_size)
+    m = create_model(model, **cfg).eval()
+    if model == "constant":
+        m.fit(np.zeros((1, 3)))
+    return m
+
+
+def model_costs(a: argparse.Namespace, model: str) -> dict:
+    """Params at both sizes and FLOPs per frame (timing: :func:`time_models`)."""
+    from laserjnd.models.info import model_info
 
     single = is_single_level(model)
     bench = model_info(model, a.input_size)
     pub = model_info(model, None, flops=True)
-    cfg = build_model_cfg(model, level=1 if single else None, input_size=a.input_size)
-    m = create_model(model, **cfg).eval()
-    if model == "constant":
-        m.fit(np.zeros((1, 3)))
-    x = torch.rand(1, 3, *a.input_size, generator=torch.Generator().manual_seed(0))
+    m = build_for_cost(a, model)
     frozen = sum(p.numel() for n, p in m.named_parameters() if any(n.startswith(f) for f in m.spec.frozen))
-    with torch.inference_mode():
-        for _ in range(3):
-            m(x)
-        ts = []
-        for _ in range(a.timing_repeats):
-            t0 = time.perf_counter()
-            m(x)
-            ts.append(time.perf_counter() - t0)
     return {"model": model, "single_level": single, "params_bench": bench["params"], "params_published": pub["params"],
-            "published_params": pub["published_params"], "published_size": pub["input_size"], "flops_bench": bench["flops"], "flops_published": pub["flops"],
-            "frozen_params": frozen, "trainable_params": _trainable(m),
-            "cpu_ms": statistics.median(ts) * 1000, "cpu_ms_min": min(ts) * 1000, "cpu_threads": torch.get_num_threads(),
+            "published_params": pub["published_params"], "published_size": pub["input_size"], "flops_bench": bench["flops"],
+            "flops_published": pub["flops"], "frozen_params": frozen, "trainable_params": _trainable(m),
             "models_for_3_levels": 3 if single else 1}
+
+
+def time_models(a: argparse.Namespace, models: list[str]) -> dict[str, dict]:
+    """CPU ms per frame, batch 1, eval + inference_mode, 3 warm-ups; round-robin over the models so a
+    change in machine load hits all of them alike. Median and min over ``--timing-repeats``."""
+    import torch
+
+    built = {m: build_for_cost(a, m) for m in models}
+    x = torch.rand(1, 3, *a.input_size, generator=torch.Generator().manual_seed(0))
+    ts: dict[str, list[float]] = {m: [] for m in models}
+    with torch.inference_mode():
+        for m in models:
+            for _ in range(3):
+                built[m](x)
+        for _ in range(a.timing_repeats):
+            for m in models:
+                t0 = time.perf_counter()
+                built[m](x)
+                ts[m].append(time.perf_counter() - t0)
+    return {m: {"cpu_ms": statistics.median(v) * 1000, "cpu_ms_min": min(v) * 1000, "cpu_threads": torch.get_num_threads(),
+                "timing_repeats": len(v)} for m, v in ts.items()}
 
 
 def _trainable(m) -> int:
@@ -313,16 +338,14 @@ def _trainable(m) -> int:
 def ensure_costs(a: argparse.Namespace, models: list[str]) -> dict[str, dict]:
     path = a.out / f"costs-{a.input_size[0]}x{a.input_size[1]}.json"
     costs = json.loads(path.read_text()) if path.is_file() else {}
-    for m in models:
-        if m not in costs:
-            log(f"costs: {m}")
+    todo = [m for m in models if m not in costs or "cpu_ms_min" not in costs[m]]
+    if todo:
+        log(f"costs: params/FLOPs + round-robin CPU timing of {', '.join(todo)}")
+        for m in todo:
             costs[m] = model_costs(a, m)
-            _write_json(path, costs)
-        elif "flops_published" not in costs[m]:  # older cost files
-            from laserjnd.models.info import model_info
-
-            costs[m]["flops_published"] = model_info(m, None)["flops"]
-            _write_json(path, costs)
+        for m, t in time_models(a, todo).items():
+            costs[m] |= t
+        _write_json(path, costs)
     return costs
 
 
@@ -373,28 +396,40 @@ def _per_seed_sum(rs: list[dict], key: str) -> float | None:
     return float(np.mean(list(by.values()))) if by else None
 
 
-def compare(rows, a_name: str, b_name: str, constant_mae: float | None = None) -> dict:
-    """A vs B on the 3-level average MAE: 'A better' / 'B better' / 'within noise' / 'not run'."""
-    A, B = rows.get(a_name), rows.get(b_name)
-    if not A or not B or A["avg_mae"] is None or B["avg_mae"] is None:
-        return {"a": a_name, "b": b_name, "outcome": "not run"}
-    diff = A["avg_mae"] - B["avg_mae"]
-    out = {"a": a_name, "b": b_name, "a_mae": A["avg_mae"], "b_mae": B["avg_mae"], "diff": diff,
-           "a_seeds": A["avg_n_seeds"], "b_seeds": B["avg_n_seeds"]}
-    sa, sb = A["avg_mae_std"], B["avg_mae_std"]
-    if constant_mae is not None and min(A["avg_mae"], B["avg_mae"]) >= constant_mae:
-        out["noise"] = None
-        out["outcome"] = "neither beats constant"
-        return out
-    if sa is None and sb is None:  # one seed each: noise unknown
-        out["noise"] = None
-        out["outcome"] = "one seed only"
-        return out
-    sa, sb = (sa if sa is not None else sb), (sb if sb is not None else sa)  # one side repeated: assume equal seed noise
-    se = math.sqrt(sa ** 2 / A["avg_n_seeds"] + sb ** 2 / B["avg_n_seeds"])
-    out["noise"] = 2 * se
-    out["outcome"] = "within noise" if abs(diff) <= 2 * se else ("A better" if diff < 0 else "B better")
+def compare(rows, a_name: str, b_name: str, level: int, constant_mae: float | None = None) -> dict:
+    """A vs B on one level's MAE: 'A better' / 'B better' / 'within noise' / 'one seed only' /
+    'neither beats constant' / 'not run'. Significant = |diff| outside the 95% Welch CI over seeds."""
+    out: dict[str, Any] = {"a": a_name, "b": b_name, "level": level}
+    A = rows.get(a_name, {}).get("levels", {}).get(f"jnd{level}")
+    B = rows.get(b_name, {}).get("levels", {}).get(f"jnd{level}")
+    if not A or not B or A["mae"] is None or B["mae"] is None:
+        return out | {"outcome": "not run"}
+    diff = A["mae"] - B["mae"]
+    out |= {"a_mae": A["mae"], "b_mae": B["mae"], "diff": diff, "a_seeds": A["n_seeds"], "b_seeds": B["n_seeds"], "noise": None}
+    if constant_mae is not None and min(A["mae"], B["mae"]) >= constant_mae:
+        return out | {"outcome": "neither beats constant"}
+    sa, sb, na, nb = A["mae_std"], B["mae_std"], A["n_seeds"], B["n_seeds"]
+    if sa is None or sb is None:  # a side with one seed: its noise is unknown
+        return out | {"outcome": "one seed only"}
+    out["noise"] = welch_ci95(sa, na, sb, nb)
+    out["outcome"] = "within noise" if abs(diff) <= out["noise"] else ("A better" if diff < 0 else "B better")
     return out
+
+
+def welch_ci95(sa: float, na: int, sb: float, nb: int) -> float:
+    """Half-width of the 95% CI of a difference of two means (Welch: t with Satterthwaite dof)."""
+    from scipy import stats
+
+    va, vb = sa ** 2 / na, sb ** 2 / nb
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return 0.0
+    dof = (va + vb) ** 2 / ((va ** 2 / (na - 1) if va else 0) + (vb ** 2 / (nb - 1) if vb else 0))
+    return float(stats.t.ppf(0.975, dof) * se)
+
+
+def level_pairs(rows, pairs, constants: dict[int, float]) -> list[dict]:
+    return [compare(rows, x, y, k, constants.get(k)) for x, y in pairs for k in LEVELS]
 
 
 def verdict(pairs: list[dict]) -> tuple[str, str]:
@@ -402,17 +437,20 @@ def verdict(pairs: list[dict]) -> tuple[str, str]:
     if not ran:
         return "INCONCLUSIVE", "not run"
     done = [p for p in ran if p["outcome"] != "neither beats constant"]
+    n_nc = len(ran) - len(done)
+    tail = f"; {n_nc}/{len(ran)} level-pairs where neither model beats the constant predictor" if n_nc else ""
     if not done:
-        return "INCONCLUSIVE", "in no pair does either model beat the constant (training-median) predictor"
+        return "INCONCLUSIVE", "in no level-pair does either model beat the constant (training-median) predictor"
     a_b = sum(p["outcome"] == "A better" for p in done)
     b_b = sum(p["outcome"] == "B better" for p in done)
+    one = sum(p["outcome"] == "one seed only" for p in done)
+    counts = f"of {len(done)} informative level-pairs: {a_b} significantly for, {b_b} against, " \
+             f"{sum(p['outcome'] == 'within noise' for p in done)} within noise, {one} with one seed (noise unknown){tail}"
     if a_b and not b_b and a_b * 2 > len(done):
-        return "HOLDS", f"{a_b}/{len(done)} pairs significantly in favour, none against"
-    if b_b and not a_b:
-        return "DOES NOT HOLD", f"{b_b}/{len(done)} pairs significantly against, none in favour"
-    if a_b and b_b:
-        return "INCONCLUSIVE", f"mixed: {a_b} pairs in favour, {b_b} against"
-    return "INCONCLUSIVE", "differences within seed noise (or noise unknown with one seed)"
+        return "HOLDS", counts
+    if b_b and not a_b and b_b * 2 > len(done):
+        return "DOES NOT HOLD", counts
+    return "INCONCLUSIVE", counts
 
 
 CLAIM1 = [("mj-lat", "lat"), ("mj-rec", "rec"), ("mt-3ljnd", "direct"), ("mt-3ljnd-va", "mt-1ljnd-va")]
@@ -420,44 +458,52 @@ CLAIM2 = [("lat", "direct"), ("rec", "direct"), ("mj-lat", "mt-3ljnd"), ("mj-rec
 CLAIM3 = [("lat", "rec"), ("mj-lat", "mj-rec"), ("e2e-lat", "e2e-rec")]
 
 
-def claim3(rows, costs, constant_mae: float | None) -> tuple[str, str, list[dict]]:
+def claim3(rows, costs, constants: dict[int, float]) -> tuple[str, str, list[dict]]:
     out = []
+    ratios = {}
     for a_name, b_name in CLAIM3:
-        c = compare(rows, a_name, b_name, constant_mae)
-        if c["outcome"] == "not run" or a_name not in costs or b_name not in costs:
-            out.append(c | {"outcome": "not run"})
-            continue
-        ca, cb = costs[a_name], costs[b_name]
-        c |= {"params_ratio_bench": ca["params_bench"] / cb["params_bench"],
-              "params_ratio_published": ca["params_published"] / cb["params_published"],
-              "flops_ratio": ca["flops_bench"] / cb["flops_bench"],
-              "flops_ratio_published": (ca.get("flops_published") or 0) / (cb.get("flops_published") or 1)}
-        c["lighter_flops"] = c["flops_ratio"] < 1
-        c["lighter_params"] = c["params_ratio_bench"] < 1 and c["params_ratio_published"] < 1
-        c["accuracy_ok"] = c["outcome"] in ("A better", "within noise", "one seed only") and \
-            (c["outcome"] != "one seed only" or c["diff"] <= 0)
-        out.append(c)
-    done = [c for c in out if c["outcome"] not in ("not run", "neither beats constant")]
-    cost = "; ".join(f"{c['a']}/{c['b']}: FLOPs x{c['flops_ratio']:.2f}, params x{c['params_ratio_published']:.2f} at the "
-                     f"published size (x{c['params_ratio_bench']:.2f} at the benchmark size)" for c in out if "flops_ratio" in c)
+        if a_name in costs and b_name in costs:
+            ca, cb = costs[a_name], costs[b_name]
+            ratios[(a_name, b_name)] = {
+                "params_ratio_bench": ca["params_bench"] / cb["params_bench"],
+                "params_ratio_published": ca["params_published"] / cb["params_published"],
+                "flops_ratio": ca["flops_bench"] / cb["flops_bench"],
+                "flops_ratio_published": (ca.get("flops_published") or 0) / (cb.get("flops_published") or 1)}
+        for k in LEVELS:
+            c = compare(rows, a_name, b_name, k, constants.get(k))
+            if (a_name, b_name) in ratios:
+                c |= ratios[(a_name, b_name)]
+            else:
+                c["outcome"] = "not run"
+            out.append(c)
+    cost = "; ".join(f"{a}/{b}: FLOPs x{r['flops_ratio']:.2f} (x{r['flops_ratio_published']:.2f} at the published size), "
+                     f"params x{r['params_ratio_bench']:.2f} (x{r['params_ratio_published']:.2f} at the published size)"
+                     for (a, b), r in ratios.items())
+    ran = [c for c in out if c["outcome"] != "not run"]
+    done = [c for c in ran if c["outcome"] != "neither beats constant"]
+    if not ran:
+        return "INCONCLUSIVE", "not run", out
+    lighter_flops = all(r["flops_ratio"] < 1 and r["flops_ratio_published"] < 1 for r in ratios.values())
+    lighter_params = all(r["params_ratio_bench"] < 1 and r["params_ratio_published"] < 1 for r in ratios.values())
+    heavier_all = all(r["flops_ratio"] >= 1 and r["params_ratio_published"] >= 1 for r in ratios.values())
     if not done:
-        why = "not run" if all(c["outcome"] == "not run" for c in out) else \
-            ("in no pair does either model beat the constant predictor, so 'for the same accuracy' cannot be checked; "
-             f"cost side alone: {cost}")
-        return "INCONCLUSIVE", why, out
-    if all(c["lighter_flops"] and c["lighter_params"] and c["accuracy_ok"] for c in done):
-        return "HOLDS", "lighter in params and FLOPs, accuracy not worse", out
-    if any(not c["accuracy_ok"] and c["outcome"] == "B better" for c in done) or \
-            all(not c["lighter_flops"] and not c["lighter_params"] for c in done):
-        return "DOES NOT HOLD", "significantly less accurate, or not lighter", out
-    bits = []
-    if all(c["lighter_flops"] for c in done):
-        bits.append("fewer FLOPs in every pair")
-    if not all(c["lighter_params"] for c in done):
-        bits.append("but not fewer parameters in every pair")
-    if not all(c["accuracy_ok"] for c in done):
-        bits.append("accuracy difference not established (one seed)")
-    return "INCONCLUSIVE", ("; ".join(bits) or "mixed") + f"; {cost}", out
+        return "INCONCLUSIVE", ("in no level-pair does either model beat the constant predictor, so 'for the same accuracy' "
+                                f"cannot be checked; cost side alone: {cost}"), out
+    decided = [c for c in done if c["outcome"] != "one seed only"]
+    worse = sum(c["outcome"] == "B better" for c in decided)
+    ok = len(decided) - worse
+    acc = f"accuracy over {len(decided)} tested level-pairs: {ok} not significantly worse, {worse} significantly worse" \
+          + (f" ({len(done) - len(decided)} more with one seed)" if len(done) > len(decided) else "")
+    if not decided:
+        return "INCONCLUSIVE", f"{acc}; {cost}", out
+    if worse * 2 > len(decided):
+        return "DOES NOT HOLD", f"less accurate: {acc}; {cost}", out
+    if heavier_all:
+        return "DOES NOT HOLD", f"not lighter: {acc}; {cost}", out
+    if not worse and lighter_flops and lighter_params:
+        return "HOLDS", f"{acc}; {cost}", out
+    return "INCONCLUSIVE", (f"{acc}; lighter in FLOPs in every pair: {'yes' if lighter_flops else 'no'}, in params at "
+                            f"both sizes: {'yes' if lighter_params else 'no'}; {cost}"), out
 
 
 def f(x, nd=2, std=None) -> str:
@@ -478,7 +524,8 @@ def human(n) -> str:
 
 def write_report(a, ds: dict, results: list[dict], costs: dict, rows: dict, claims: dict, wall: dict) -> str:
     L: list[str] = []
-    cmd = "LASERJND_CONTENT_DIR=/tmp/content .venv/bin/python benchmarks/zoo.py " + " ".join(x for x in a.argv if x != "--report-only")
+    cmd = ("bash scripts/get-content.sh && .venv/bin/python benchmarks/zoo.py "
+           + " ".join(x for x in a.argv if x not in ("--report-only", "--skip-prepare")))
     L += ["# Model zoo benchmark (proxy labels)", "",
           "Generated by `benchmarks/zoo.py` from the per-job JSONs in "
           f"`{_rel(a.out)}/runs/{a.key}/`; every number below was computed by that run. "
@@ -497,6 +544,11 @@ def write_report(a, ds: dict, results: list[dict], costs: dict, rows: dict, clai
           "seeds change init and data order, not the split. mean ± std (sample std over seeds) where >1 seed.",
           "- Single-level models are trained once per level; their rows combine the three models, their "
           "params/FLOPs/ms are per level-model (x3 for all levels in the cost table's last columns).",
+          ("- QP outputs start at the train-split median of their level (`init_output_bias`; not in the originals, "
+           "whose heads start at 0 and must first climb to ~30 QP, and often end with a dead ReLU output); the same for "
+           "every model, so the models compete on what they add to the median."
+           if s.get("init_output_bias") else
+           "- Output biases start at 0 as in the originals (`--no-init-output-bias`)."),
           "- Random init everywhere (no ImageNet VGG weights). MTJND VA targets: classical saliency maps.",
           f"- Wall time of this run: {wall.get('text', 'n/a')}.", ""]
     sp = ds["splits"]
@@ -530,10 +582,10 @@ def write_report(a, ds: dict, results: list[dict], costs: dict, rows: dict, clai
     L += ["## Accuracy (test split, proxy labels)", "",
           "MAE in QP; PSNR error = |PSNR-Y at predicted QP - PSNR-Y at labelled QP| in dB, read off each test frame's ladder.", "",
           "|bias| = |mean prediction - mean label|, averaged over levels: when it is close to the MAE, the model is mostly "
-          "still off by a constant (the QP heads start near 0 and must first climb to ~30). "
+          "still off by a constant. "
           "Dead runs: trained models whose ReLU output predicts 0 for every test frame (MAE = the mean label), "
           "out of all trained (level-)models of that row.", "",
-          "| model | seeds | MAE JND1 | MAE JND2 | MAE JND3 | MAE avg | PSNR err JND1 | PSNR err JND2 | PSNR err JND3 | \|bias\| | dead runs |",
+          r"| model | seeds | MAE JND1 | MAE JND2 | MAE JND3 | MAE avg | PSNR err JND1 | PSNR err JND2 | PSNR err JND3 | \|bias\| | dead runs |",
           "|---|---|---|---|---|---|---|---|---|---|---|"]
     for m in a.models:
         r = rows[m]
@@ -548,12 +600,18 @@ def write_report(a, ds: dict, results: list[dict], costs: dict, rows: dict, clai
                  + f" | {f(_avg([abs(lv[f'jnd{k}']['bias']) for k in LEVELS if lv[f'jnd{k}']['bias'] is not None]), 1)} | "
                  f"{r['collapsed_runs']}/{r['runs']} |")
     learned = [m for m in a.models if m != "constant" and rows[m]["avg_mae"] is not None and rows[m]["avg_mae"] < cm]
+    same = [m for m in a.models if m != "constant" and rows[m]["seeds"] and all(
+        rows[m]["levels"][f"jnd{k}"]["mae"] is not None
+        and abs(rows[m]["levels"][f"jnd{k}"]["mae"] - ds["labels"][f"jnd{k}"]["constant_test_mae"]) < 0.05 for k in LEVELS)]
+    if same:
+        L += ["", "Indistinguishable from the constant predictor (every level within 0.05 QP of its MAE; they learned "
+              "nothing beyond the median they start from): " + ", ".join(same) + "."]
     L += ["", f"Beating the constant predictor's {cm:.2f} QP (3-level average): "
           + (", ".join(f"{m} ({rows[m]['avg_mae']:.2f})" for m in learned) if learned else "no learned model") + "."]
     L += ["", "## Cost", "",
           "Params count BatchNorm statistics (Keras convention), frozen parts included. FLOPs: one frame at the benchmark "
-          "size (multiply-add = 2). CPU ms: one frame, batch 1, eval, `inference_mode`, median of "
-          f"{a.timing_repeats} runs after 3 warm-ups, {next(iter(costs.values()), {}).get('cpu_threads', '?')} torch threads, "
+          "size (multiply-add = 2). CPU ms: one frame, batch 1, eval, `inference_mode`, median (and min) of "
+          f"{a.timing_repeats} runs after 3 warm-ups, all models timed round-robin, {next(iter(costs.values()), {}).get('cpu_threads', '?')} torch threads, "
           "on a shared 2-core machine (other jobs were running: treat as rough). Train s: head training per seed "
           "(sum over the 3 level-models for x3 rows); AE s: prerequisite AEs trained in that job (0 when reused from the cache).", "",
           "| model | params @bench | params @published (size) | trainable @bench | GFLOPs/frame @bench | GFLOPs/frame @published | CPU ms/frame @bench, median (min) | models for 3 levels | train s | AE s |",
@@ -566,39 +624,31 @@ def write_report(a, ds: dict, results: list[dict], costs: dict, rows: dict, clai
             continue
         L.append(f"| {m} | {human(c['params_bench'])} | {human(c['params_published'])} ({c['published_size'][0]}x{c['published_size'][1]}) | "
                  f"{human(c['trainable_params'])} | {c['flops_bench'] / 1e9:.3f} | {c['flops_published'] / 1e9:.1f} | "
-                 f"{c['cpu_ms']:.1f} ({c.get('cpu_ms_min', float('nan')):.1f}) | {c['models_for_3_levels']} | "
+                 f"{c['cpu_ms']:.1f} ({c['cpu_ms_min']:.1f}) | {c['models_for_3_levels']} | "
                  f"{f(r['train_s'], 0) if r['seeds'] else 'not run'} | {f(r['prereq_s'], 0) if r['seeds'] else 'not run'} |")
 
     L += ["", "## The paper's claims on this benchmark", "",
-          "Pairs compare the MAE averaged over the three levels. A difference counts only when it exceeds twice its "
-          "standard error over seeds (seed noise); with one seed the noise is unknown and the pair cannot decide. "
-          "The test split is small, so split-to-split variance (not measured) adds to this. A claim HOLDS when most pairs "
-          "favour it significantly and none go against it; DOES NOT HOLD when pairs go significantly against it and none "
-          "for it; INCONCLUSIVE otherwise, and whenever no model of the pairs beats the constant predictor.", ""]
+          "Each pair is compared per JND level (MAE in QP). A difference counts only when it lies outside the 95% "
+          "confidence interval of the difference of the two seed means (Welch t; ±CI95 column); a side with one seed "
+          "has unknown noise and the level-pair cannot decide. A level-pair where neither model "
+          "beats the constant predictor of that level is uninformative and left out of the count. The test split is "
+          "small (see above), so split-to-split variance, not measured, comes on top. A claim HOLDS when most "
+          "informative level-pairs favour it significantly and none go against it; DOES NOT HOLD when most go "
+          "significantly against it and none for it; INCONCLUSIVE otherwise.", ""]
     titles = {1: "(1) Learning the three JND levels jointly beats one model per level",
               2: "(2) Features learned by reconstructing JND-quality frames beat direct regression from the raw frame",
               3: "(3) Latent-space heads are lighter for the same accuracy"}
     for i in (1, 2, 3):
         v, why, pairs = claims[i]
-        L += [f"### {titles[i]}: **{v}**", "", f"Why: {why}.", ""]
-        if i == 3:
-            L += ["| A | B | MAE A | MAE B | A-B | ±2SE | outcome | params A/B @bench | params A/B @published | FLOPs A/B @bench | FLOPs A/B @published |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|"]
-            for p in pairs:
-                if p["outcome"] == "not run":
-                    L.append(f"| {p['a']} | {p['b']} | not run ||||||||| ")
-                    continue
-                L.append(f"| {p['a']} | {p['b']} | {p['a_mae']:.2f} | {p['b_mae']:.2f} | {p['diff']:+.2f} | {f(p['noise'])} | "
-                         f"{p['outcome']} | {p['params_ratio_bench']:.2f} | {p['params_ratio_published']:.2f} | {p['flops_ratio']:.3f} | "
-                         f"{p['flops_ratio_published']:.3f} |")
-        else:
-            L += ["| A (claimed better) | B | MAE A | MAE B | A-B | ±2SE | seeds A/B | outcome |", "|---|---|---|---|---|---|---|---|"]
-            for p in pairs:
-                if p["outcome"] == "not run":
-                    L.append(f"| {p['a']} | {p['b']} | not run ||||||")
-                    continue
-                L.append(f"| {p['a']} | {p['b']} | {p['a_mae']:.2f} | {p['b_mae']:.2f} | {p['diff']:+.2f} | {f(p['noise'])} | "
-                         f"{p['a_seeds']}/{p['b_seeds']} | {p['outcome']} |")
+        L += [f"### {titles[i]}: **{v}**", "", f"Why: {why}.", "",
+              "| A (claimed better) | B | level | MAE A | MAE B | A-B | ±CI95 | seeds A/B | outcome |",
+              "|---|---|---|---|---|---|---|---|---|"]
+        for p in pairs:
+            if p["outcome"] == "not run":
+                L.append(f"| {p['a']} | {p['b']} | JND{p['level']} | not run |||||| ")
+                continue
+            L.append(f"| {p['a']} | {p['b']} | JND{p['level']} | {p['a_mae']:.2f} | {p['b_mae']:.2f} | {p['diff']:+.2f} | "
+                     f"{f(p['noise'])} | {p['a_seeds']}/{p['b_seeds']} | {p['outcome']} |")
         L.append("")
     missing = [job_name(*j) for j in a.jobs if job_name(*j) not in {r["job"] for r in results}]
     L += ["## Not computed", "", ("Jobs planned but without a result (not run or failed): " + ", ".join(missing)) if missing
@@ -677,13 +727,13 @@ def report(a, ds, t_start: float) -> dict:
     results = [r for r in load_results(a.run_dir) if r["model"] in a.models]
     costs = ensure_costs(a, a.models)
     rows = aggregate(a, results, costs)
-    cmae = float(np.mean([ds["labels"][f"jnd{k}"]["constant_test_mae"] for k in LEVELS]))
+    consts = {k: ds["labels"][f"jnd{k}"]["constant_test_mae"] for k in LEVELS}
     claims = {}
     for i, pairs in ((1, CLAIM1), (2, CLAIM2)):
-        ps = [compare(rows, x, y, cmae) for x, y in pairs]
+        ps = level_pairs(rows, pairs, consts)
         v, why = verdict(ps)
         claims[i] = (v, why, ps)
-    claims[3] = claim3(rows, costs, cmae)
+    claims[3] = claim3(rows, costs, consts)
     el = time.time() - t_start
     ends = [time.mktime(time.strptime(r["finished"], "%Y-%m-%dT%H:%M:%S")) for r in results]
     starts = [e - r["train_s"] - r["prereq_s"] for e, r in zip(ends, results)]
@@ -697,7 +747,7 @@ def report(a, ds, t_start: float) -> dict:
                "claims": {str(i): {"verdict": v, "why": why, "pairs": ps} for i, (v, why, ps) in claims.items()},
                "jobs_planned": [job_name(*j) for j in a.jobs], "jobs_done": [r["job"] for r in results],
                "failures": a.failures, "command": "benchmarks/zoo.py " + " ".join(a.argv)}
-    _write_json(a.out / "zoo_results.json", summary)
+    _write_json(a.summary or a.out / "zoo_results.json", summary)
     write_report(a, ds, results, costs, rows, claims, wall)
     return summary
 
@@ -735,7 +785,7 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.time()
             log(f"[{i}/{len(todo)}] {name} ...")
             try:
-                res = run_job(a, man, m, lv, seed, a.run_dir)
+                res = run_job(a, man, m, lv, seed)
             except Exception as e:  # keep going; the report lists it
                 a.failures[name] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
                 log(f"[{i}/{len(todo)}] {name} FAILED: {a.failures[name]}")
@@ -745,7 +795,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"[{i}/{len(todo)}] {name} done in {time.time() - t0:.0f} s (AE {res['prereq_s']:.0f} s, "
                 f"train {res['train_s']:.0f} s, {res['epochs_run']} epochs): MAE {maes}")
     summary = report(a, ds, t_start)
-    log(f"wrote {a.out / 'zoo_results.json'} and {a.md} ({time.time() - t_start:.0f} s)")
+    log(f"wrote {a.summary or a.out / 'zoo_results.json'} and {a.md} ({time.time() - t_start:.0f} s)")
     return 1 if a.failures and not summary["jobs_done"] else 0
 
 
