@@ -25,7 +25,7 @@ from .units import LabelUnit, get_unit, validate_labels
 __all__ = ["IMAGE_EXTENSIONS", "LABELS_FILE", "list_frames", "read_jnd_levels", "read_split", "write_jnd_levels"]
 
 # Same list as laserjnd.data.media (kept here so reading labels does not import OpenCV).
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+from ..media import IMAGE_EXTENSIONS  # noqa: E402  (one list of accepted image types)
 LABELS_FILE = "JND-Levels.txt"
 N_LEVELS = 3
 
