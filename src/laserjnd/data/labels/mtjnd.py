@@ -24,7 +24,6 @@ from .units import LabelUnit, get_unit, validate_labels
 
 __all__ = ["IMAGE_EXTENSIONS", "LABELS_FILE", "list_frames", "read_jnd_levels", "read_split", "write_jnd_levels"]
 
-# Same list as laserjnd.data.media (kept here so reading labels does not import OpenCV).
 from ..media import IMAGE_EXTENSIONS  # noqa: E402  (one list of accepted image types)
 LABELS_FILE = "JND-Levels.txt"
 N_LEVELS = 3
