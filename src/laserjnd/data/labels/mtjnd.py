@@ -20,11 +20,11 @@ import numpy as np
 
 from ...errors import BadInputError
 from ...utils.atomic import atomic_write_text
+from ..media import IMAGE_EXTENSIONS
 from .units import LabelUnit, get_unit, validate_labels
 
 __all__ = ["IMAGE_EXTENSIONS", "LABELS_FILE", "list_frames", "read_jnd_levels", "read_split", "write_jnd_levels"]
 
-from ..media import IMAGE_EXTENSIONS  # noqa: E402  (one list of accepted image types)
 LABELS_FILE = "JND-Levels.txt"
 N_LEVELS = 3
 
