@@ -194,3 +194,25 @@ def test_init_output_bias_starts_predictions_near_the_labels(name):
         model.init_output_bias(target.tolist())
         after = (model(x)["jnd"] - target).abs().mean()
     assert after < before and after < 10.0
+
+
+def test_diverged_prerequisite_is_not_cached(tmp_path, data, monkeypatch):
+    """A prerequisite AE that diverges leaves no file in the cache for a later model to reuse."""
+    from laserjnd.errors import TrainingDiverged
+    from laserjnd.training import recipe
+
+    real = recipe.train_model
+
+    def diverging(name, cfg, tc):
+        if name == "ae":
+            tc.checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
+            tc.checkpoint_path.write_bytes(b"best epoch before the NaN")  # what _export_best leaves behind
+            raise TrainingDiverged("loss is nan at epoch 1")
+        return real(name, cfg, tc)
+
+    monkeypatch.setattr(recipe, "train_model", diverging)
+    tc = _cfg(tmp_path, data, prereq_dir=tmp_path / "prereq")
+    cfg = recipe.build_model_cfg("lat", level=1, input_size=SIZE)
+    with pytest.raises(TrainingDiverged, match="prerequisite ae .* nothing cached"):
+        recipe.ensure_prerequisites("lat", cfg, tc, "hash")
+    assert not list((tmp_path / "prereq").glob("*.pt"))

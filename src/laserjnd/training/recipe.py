@@ -149,7 +149,11 @@ def ensure_prerequisites(model_name: str, model_cfg: dict[str, Any], tc: TrainCo
             log.info("prerequisite %s (%s): training -> %s", slot, pname, path)
             sub = replace(tc, checkpoint_path=path, csv_log_path=path.with_suffix(".csv"), resume=tc.resume,
                           epochs=tc.prereq_epochs or tc.epochs, run_dir=path.with_name(path.stem + "_run"))
-            train_model(pname, pcfg, sub)
+            try:
+                train_model(pname, pcfg, sub)
+            except TrainingDiverged as e:
+                path.unlink(missing_ok=True)  # a half-trained prerequisite must not be reused as finished
+                raise TrainingDiverged(f"prerequisite {pname} ({slot}) diverged, nothing cached: {e}") from None
         payload = read_checkpoint(path)
         if payload["model"]["name"] != pname:
             raise BadInputError(path, f"cached prerequisite holds {payload['model']['name']!r}, not {pname!r}")
