@@ -31,6 +31,8 @@ def prepare_command(
     saliency: bool = typer.Option(False, "--saliency", help="Also write visual-attention target maps."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Ladder cache (default ~/.cache/laserjnd or $LASERJND_CACHE_DIR)."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Parallel ladder workers (default: all cores)."),
+    executor: str = typer.Option("local", "--executor", help="Where ladders run: local (process pool) or dask."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="dask: scheduler address, e.g. tcp://10.0.0.5:8786 (default: a local cluster)."),
 ):
     """Build root/{train,valid,test} + JND-Levels.txt + jnd{1,2,3}{split} JND-quality frames + manifest."""
     from ..data import sources
@@ -64,6 +66,6 @@ def prepare_command(
     settings = CodecSettings(codec=codec, preset=preset) if codec else None
     rule = ProxyRule(metric=metric, delta=delta) if delta is not None else ProxyRule(metric=metric)
     cfg = PrepareConfig(codec=settings, rule=rule, fractions=fractions, seed=seed, cache_dir=cache_dir,
-                        workers=workers, saliency=saliency)
+                        workers=workers, executor=executor, scheduler=scheduler, saliency=saliency)
     root = prepare_dataset(output, source, cfg)
     typer.echo(f"dataset written to {root} ({len(source.items)} frames, {source.unit} labels, kind {source.kind})")

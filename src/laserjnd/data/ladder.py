@@ -12,11 +12,7 @@ skips them.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
-import itertools
 import json
-import multiprocessing
-import os
 import resource
 import time
 from dataclasses import dataclass, field
@@ -27,6 +23,7 @@ import numpy as np
 
 from laserjnd.data import metrics as M
 from laserjnd.data.codecs import CodecSettings, Prepared, check_frame, check_level, encoder_version
+from laserjnd.data.executors import TaskRunner, open_runner
 from laserjnd.errors import BadInputError, EncoderError, JNDError
 from laserjnd.utils.atomic import atomic_write_json
 from laserjnd.utils.hashing import array_hash, dict_hash
@@ -197,18 +194,30 @@ def cache_key(settings: CodecSettings) -> str:
     )
 
 
-def _init_worker() -> None:
-    import cv2
+def _ladder_task(frame: np.ndarray, settings: CodecSettings, one_core: bool) -> tuple[str, Any]:
+    """One ladder, run by an executor; errors come back as data (some JNDErrors do not unpickle)."""
+    if one_core:  # tasks already run side by side, one per core
+        import cv2
 
-    cv2.setNumThreads(1)  # one process per core already
-
-
-def _worker(frame: np.ndarray, settings: CodecSettings) -> tuple[str, Any]:
-    # Return errors as data: some JNDError subclasses do not survive pickling back.
+        cv2.setNumThreads(1)
     try:
-        return "ok", compute_ladder(frame, settings, vmaf_threads=1)
-    except Exception as exc:  # noqa: BLE001 - reported with the item's name by the parent
-        return "error", (type(exc).__name__, isinstance(exc, JNDError), str(exc))
+        return "ok", compute_ladder(frame, settings, vmaf_threads=1 if one_core else None)
+    except Exception as exc:  # noqa: BLE001 - reported with the item's name by the caller
+        return "error", _describe(exc)
+
+
+def _describe(exc: BaseException) -> tuple[str, bool, str]:
+    return type(exc).__name__, isinstance(exc, JNDError), str(exc)
+
+
+def _foreign_tools(ladder: Ladder, settings: CodecSettings) -> str | None:
+    """Why a ladder computed elsewhere (a cluster worker) does not belong under this machine's cache key."""
+    if ladder.settings.get("key") != settings.key():
+        return f"the worker's encoder ({ladder.settings.get('encoder_version')}) differs from this machine's ({encoder_version(settings.codec)})"
+    theirs = ladder.metric_info.get("vmaf", {}).get("ffmpeg")
+    if theirs != M.ffmpeg_version():
+        return f"the worker's ffmpeg/libvmaf ({theirs}) differs from this machine's ({M.ffmpeg_version()})"
+    return None
 
 
 def _item_error(name: str, kind: str, is_jnd: bool, message: str) -> JNDError:
@@ -258,82 +267,55 @@ class LadderCache:
         settings: CodecSettings,
         workers: int | None = None,
         progress: bool = True,
+        executor: str = "local",
+        scheduler: str | None = None,
     ) -> list[Ladder]:
         """Ladders for ``(name, frame or zero-argument loader)`` items, in item order.
 
-        Cached ladders are skipped; the others run in a pool of ``workers`` processes (default:
-        all cores; 1 runs in this process) and each is written to the cache the moment it
-        finishes. Frames are loaded here, lazily, with at most ``2 * workers`` in flight, so a
-        large dataset never sits in memory. On the first failure no new items start, the ones
-        in flight finish and are saved, and an error naming the failed item is raised.
+        Cached ladders are skipped; the others run on ``executor`` (see
+        :func:`laserjnd.data.executors.open_runner`: by default a pool of ``workers`` local
+        processes) and each is written to the cache, here, the moment it comes back. Frames are
+        loaded here, lazily, with at most ``2 * slots`` in flight, so a large dataset never sits
+        in memory. On the first failure no new items start, the ones in flight finish and are
+        saved, and an error naming the failed item is raised.
         """
         from tqdm.auto import tqdm
 
-        workers = max(1, int(workers if workers is not None else (os.cpu_count() or 1)))
-        items = list(items) if not hasattr(items, "__len__") else items
+        items = items if hasattr(items, "__len__") else list(items)
         results: list[Ladder | None] = [None] * len(items)  # type: ignore[arg-type]
-        bar = tqdm(total=len(items), desc=f"{settings.codec} ladders", unit="frame", disable=not progress)
         failure: JNDError | None = None
 
-        def load(name: str, src: FrameSource) -> tuple[np.ndarray, Ladder | None]:
-            frame = check_frame(src() if callable(src) else src)
-            return frame, self._load(self.path(array_hash(frame), settings))
-
-        def fail(name: str, exc: BaseException) -> JNDError:
-            return _item_error(name, type(exc).__name__, isinstance(exc, JNDError), str(exc))
-
-        try:
-            if workers == 1:
-                for i, (name, src) in enumerate(items):
-                    try:
-                        frame, ladder = load(name, src)
-                        if ladder is None:
-                            ladder = compute_ladder(frame, settings)
-                            self.put(ladder, settings)
-                    except Exception as exc:  # noqa: BLE001 - re-raised with the item's name
-                        raise fail(name, exc) from exc
-                    results[i] = ladder
+        def settle(runner: TaskRunner, keep: int) -> None:
+            nonlocal failure
+            for (i, name), value, exc in runner.collect(keep):
+                status, payload = ("error", _describe(exc)) if exc is not None else value
+                if status == "ok" and (foreign := _foreign_tools(payload, settings)):
+                    status, payload = "error", ("JNDError", True, f"not cached: {foreign}")
+                if status == "ok":
+                    results[i] = payload
+                    self.put(payload, settings)
                     bar.update(1)
-                return results  # type: ignore[return-value]
+                elif failure is None:
+                    failure = _item_error(name, *payload)
 
-            ctx = multiprocessing.get_context("spawn")  # fork is unsafe once torch/OpenMP threads exist
-            with cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker) as pool:
-                pending: dict[cf.Future, tuple[int, str]] = {}
-
-                def drain(block_until: int) -> None:
-                    nonlocal failure
-                    while len(pending) > block_until:
-                        done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
-                        for fut in done:
-                            i, name = pending.pop(fut)
-                            try:
-                                status, payload = fut.result()
-                            except Exception as exc:  # noqa: BLE001 - e.g. a worker killed by the OS
-                                status, payload = "error", (type(exc).__name__, False, str(exc))
-                            if status == "ok":
-                                self.put(payload, settings)
-                                results[i] = payload
-                                bar.update(1)
-                            elif failure is None:
-                                failure = _item_error(name, *payload)
-
-                for i, (name, src) in zip(itertools.count(), items):
-                    if failure is not None:
-                        break
-                    try:
-                        frame, ladder = load(name, src)
-                    except Exception as exc:  # noqa: BLE001 - re-raised with the item's name
-                        failure = fail(name, exc)
-                        break
-                    if ladder is not None:
-                        results[i] = ladder
-                        bar.update(1)
-                        continue
-                    pending[pool.submit(_worker, frame, settings)] = (i, name)
-                    drain(2 * workers - 1)
-                drain(0)  # let the ones in flight finish and be saved
-        finally:
-            bar.close()
+        with open_runner(executor, workers, scheduler) as runner, tqdm(
+            total=len(items), desc=f"{settings.codec} ladders", unit="frame", disable=not progress
+        ) as bar:
+            for i, (name, src) in enumerate(items):
+                if failure is not None:
+                    break
+                try:
+                    frame = check_frame(src() if callable(src) else src)
+                    results[i] = self._load(self.path(array_hash(frame), settings))
+                except Exception as exc:  # noqa: BLE001 - re-raised with the item's name
+                    failure = _item_error(name, *_describe(exc))
+                    break
+                if results[i] is not None:
+                    bar.update(1)
+                else:
+                    runner.submit((i, name), _ladder_task, frame, settings, runner.parallel)
+                settle(runner, 2 * runner.slots - 1)
+            settle(runner, 0)  # the ones in flight finish and are saved
         if failure is not None:
             raise failure
         return results  # type: ignore[return-value]

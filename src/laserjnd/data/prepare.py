@@ -47,6 +47,8 @@ class PrepareConfig:
     seed: int = 0
     cache_dir: Path | None = None
     workers: int | None = None
+    executor: str = "local"  # where ladders run: "local" processes or "dask" (data/executors.py)
+    scheduler: str | None = None  # dask scheduler address; None starts a local cluster
     saliency: bool = False
     progress: bool = True
 
@@ -85,7 +87,8 @@ def prepare_dataset(root: str | Path, source: Source, config: PrepareConfig | No
     assignment = split_by_content([it.content_id for it in items], cfg.fractions, cfg.seed)
 
     cache = LadderCache(Path(cfg.cache_dir or default_cache_dir()) / "ladders")
-    ladders = cache.compute_many([(it.name, it.load) for it in items], settings, workers=cfg.workers, progress=cfg.progress)
+    ladders = cache.compute_many([(it.name, it.load) for it in items], settings, workers=cfg.workers, progress=cfg.progress,
+                                 executor=cfg.executor, scheduler=cfg.scheduler)
     labels = np.stack([_labels_for(it, lad, source, cfg.rule) for it, lad in zip(items, ladders)])
 
     with atomic_dir(root) as tmp:
