@@ -1,9 +1,11 @@
 """Time one full encoding ladder (all stats) of a real 640x360 frame, per part.
 
-    python benchmarks/ladder.py [--repeats 3] [--image astronaut|coffee] [--codecs h264 jpeg]
+    python benchmarks/ladder.py [--repeats 3] [--image astronaut|coffee] [--codecs h264 jpeg] [--no-worker-setup]
 
-Everything runs on one core (encoders single-threaded, OpenCV 1 thread, libvmaf 1 thread),
-so "cpu" is the per-core cost a process pool pays per frame. Parts are CPU seconds (the VMAF
+Everything runs on one core (encoders single-threaded, OpenCV 1 thread, libvmaf 1 thread), in a
+process set up like a pool or cluster worker (``configure_ladder_worker``; ``--no-worker-setup``
+leaves malloc at its defaults, as before that setup existed), so "cpu" is the per-core cost a
+process pool pays per frame. Parts are CPU seconds (the VMAF
 part includes the ffmpeg/libvmaf child process); "wall" is elapsed time, which on a busy
 machine exceeds the CPU time. The best of ``--repeats`` runs is reported.
 """
@@ -19,7 +21,7 @@ import cv2
 import numpy as np
 
 from laserjnd.data.codecs import CodecSettings, encoder_version
-from laserjnd.data.ladder import compute_ladder
+from laserjnd.data.ladder import compute_ladder, configure_ladder_worker
 from laserjnd.data.metrics import vmaf_info
 
 PARTS = ("encode", "decode", "psnr_ssim", "vmaf")
@@ -56,12 +58,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=3, help="runs per codec; the fastest is reported")
     ap.add_argument("--image", default="astronaut", choices=["astronaut", "coffee", "chelsea", "rocket"])
     ap.add_argument("--codecs", nargs="+", default=["h264", "jpeg"], choices=["h264", "h265", "jpeg"])
+    ap.add_argument("--no-worker-setup", action="store_true", help="only one OpenCV thread; malloc left at its defaults")
     args = ap.parse_args(argv)
-    cv2.setNumThreads(1)
+    if args.no_worker_setup:
+        cv2.setNumThreads(1)
+    else:
+        configure_ladder_worker()
 
     frame = test_frame(args.image)
     print(f"frame: skimage.data.{args.image}() -> {frame.shape[1]}x{frame.shape[0]} (INTER_AREA)")
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}")
+    print(f"process: {'OpenCV 1 thread, default malloc' if args.no_worker_setup else 'configure_ladder_worker()'}")
     for codec in args.codecs:
         s = CodecSettings(codec)
         tm = bench(frame, codec, args.repeats)

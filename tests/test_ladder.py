@@ -151,3 +151,29 @@ def test_compute_many_worker_error_names_item(tmp_path, photos):
     with pytest.raises(BadInputError, match="tiny: .*too small for VMAF"):
         cache.compute_many(items, CodecSettings("jpeg"), workers=2, progress=False)
     assert cache.get(photos["astronaut"][:32, :32], CodecSettings("jpeg")) is not None
+
+
+@pytest.mark.parametrize("codec", ["h264", "jpeg"])
+def test_ladder_path_equals_straightforward_reference(tmp_path, codec):
+    """The ladder as users compute it (pool worker: shared conversions, streamed VMAF, tuned malloc)
+    gives exactly the numbers of encoding, decoding and measuring each level on its own."""
+    from laserjnd.data import codecs as C
+    from laserjnd.data import metrics as M
+
+    frame = cv2.resize(data.astronaut(), (127, 95), interpolation=cv2.INTER_AREA)  # odd: padding path too
+    settings = CodecSettings(codec)
+    (fast,) = L.LadderCache(tmp_path).compute_many([("astronaut", frame)], settings, workers=2, progress=False)
+    ref: dict[str, list[float]] = {k: [] for k in L.METRIC_NAMES if k != "vmaf"}
+    decoded = []
+    for level in settings.levels:
+        stream = C.encode(frame, level, settings)
+        dec = C.decode(stream, settings, frame.shape[:2])
+        ref["bits"].append(8.0 * len(stream))
+        ref["psnr_y"].append(M.psnr_y(frame, dec))
+        ref["psnr_rgb"].append(M.psnr_rgb(frame, dec))
+        ref["ssim"].append(M.ssim(frame, dec))
+        decoded.append(dec)
+    ref["vmaf"] = list(M.vmaf_batch(frame, decoded))
+    assert fast.levels.tolist() == list(settings.levels)
+    for name in L.METRIC_NAMES:
+        np.testing.assert_array_equal(fast.metric(name), np.asarray(ref[name]), err_msg=name)
