@@ -64,13 +64,15 @@ def test_runners_share_one_interface(kind, scheduler):
     assert got["bad"][0] is None and isinstance(got["bad"][1], ValueError)
 
 
-def test_prepare_through_dask_matches_local_pool(tmp_path, scheduler, monkeypatch):
-    src = default_content(max_side=48, limit=4)
+def _prepare_cli(tmp_path, *extra, out="ds", cache="c"):
+    return main(["prepare", str(tmp_path / out), "--max-side", "48", "--limit", "4", "--cache-dir", str(tmp_path / cache), *extra])
+
+
+def test_prepare_through_dask_matches_local_pool(tmp_path, scheduler, no_local_ladders):
+    src = default_content(max_side=48, limit=4)  # what the CLI's default kind reads with these options
     local = prepare_dataset(tmp_path / "local", src, PrepareConfig(cache_dir=tmp_path / "c1", workers=2, progress=False))
-    monkeypatch.setattr(L, "compute_ladder", lambda *a, **k: pytest.fail("ladder computed in the client process"))
-    cfg = PrepareConfig(cache_dir=tmp_path / "c2", executor="dask", scheduler=scheduler, progress=False)
-    remote = prepare_dataset(tmp_path / "dask", src, cfg)
-    a, b = (json.loads((p / "manifest.json").read_text()) for p in (local, remote))
+    assert _prepare_cli(tmp_path, "--executor", "dask", "--scheduler", scheduler, out="dask", cache="c2") == 0
+    a, b = (json.loads((tmp_path / d / "manifest.json").read_text()) for d in ("local", "dask"))
     assert a["hash"] == b["hash"] and len(b["frames"]) == len(src.items)
     caches = [{p.name: p.read_bytes() for p in (tmp_path / c / "ladders").glob("*.json")} for c in ("c1", "c2")]
     assert len(caches[1]) == len(src.items) and caches[0] == caches[1]  # byte-identical ladders, written here
@@ -118,10 +120,6 @@ def test_ladder_from_other_tools_is_not_cached(tmp_path, photos, monkeypatch):
     with pytest.raises(JNDError, match=r"x: ladder failed: not cached: the worker's encoder \(libjpeg 0.1\) differs"):
         cache.compute_many([("x", photos["coffee"])], JPEG, workers=1, progress=False)
     assert not list(tmp_path.glob("*.json"))
-
-
-def _prepare_cli(tmp_path, *extra):
-    return main(["prepare", str(tmp_path / "ds"), "--max-side", "48", "--limit", "4", "--cache-dir", str(tmp_path / "c"), *extra])
 
 
 def test_cli_unreachable_scheduler_is_one_line(tmp_path, capsys, monkeypatch):

@@ -143,7 +143,12 @@ class DaskRunner(_FutureRunner):
                 dashboard_address=":0", silence_logs=logging.ERROR,
             )  # fmt: skip
             scheduler = self._cluster.scheduler_address
-        self.client = _connect(distributed, scheduler)
+        try:
+            self.client = _connect(distributed, scheduler)
+        except BaseException:
+            if self._cluster is not None:
+                self._cluster.close()
+            raise
         self._slots_at = (0, -1.0)
 
     @property
