@@ -13,9 +13,11 @@ machine exceeds the CPU time. The best of ``--repeats`` runs is reported.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -59,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--image", default="astronaut", choices=["astronaut", "coffee", "chelsea", "rocket"])
     ap.add_argument("--codecs", nargs="+", default=["h264", "jpeg"], choices=["h264", "h265", "jpeg"])
     ap.add_argument("--no-worker-setup", action="store_true", help="only one OpenCV thread; malloc left at its defaults")
+    ap.add_argument("--json", type=Path, help="also write the numbers (CPU seconds per part, load) to this file")
     args = ap.parse_args(argv)
     if args.no_worker_setup:
         cv2.setNumThreads(1)
@@ -69,9 +72,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"frame: skimage.data.{args.image}() -> {frame.shape[1]}x{frame.shape[0]} (INTER_AREA)")
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}")
     print(f"process: {'OpenCV 1 thread, default malloc' if args.no_worker_setup else 'configure_ladder_worker()'}")
+    record = {"command": " ".join(["python", "benchmarks/ladder.py", *(argv if argv is not None else sys.argv[1:])]),
+              "image": args.image, "size": [frame.shape[1], frame.shape[0]], "repeats": args.repeats,
+              "worker_setup": not args.no_worker_setup, "load_1min_before": os.getloadavg()[0], "codecs": {}}  # fmt: skip
     for codec in args.codecs:
         s = CodecSettings(codec)
         tm = bench(frame, codec, args.repeats)
+        record["codecs"][codec] = {"levels": len(s.levels), **{k: round(v, 4) for k, v in tm.items()}}
         n = len(s.levels)
         print(f"\n{codec}: {n} {s.unit.upper()} levels, preset {s.preset}, {encoder_version(codec)}")
         for p in PARTS:
@@ -79,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         dom = max(PARTS, key=lambda p: tm[p])
         print(f"  {'total':<10} {tm['cpu']:7.3f} s cpu per core   (wall {tm['wall']:.3f} s)   dominant: {dom}")
     print(f"\nvmaf: {vmaf_info()}")
+    if args.json:
+        record["load_1min_after"] = os.getloadavg()[0]
+        args.json.write_text(json.dumps(record, indent=1) + "\n")
     return 0
 
 
