@@ -12,14 +12,24 @@ import lightning as L
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from ..checkpoint import load_torch_file
 from ..utils.atomic import atomic_save, atomic_write_text
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Write temp file + ``os.replace``: a kill -9 mid-save leaves the previous checkpoint intact."""
+    """Write temp file + ``os.replace``: a kill -9 mid-save leaves the previous checkpoint intact.
+
+    Reading (``--resume``) goes through laserjnd's one safe loader whatever Lightning asks for:
+    tensors and plain data only, never code from the file.
+    """
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
         atomic_save(Path(path), lambda tmp: torch.save(checkpoint, tmp))
+
+    def load_checkpoint(self, path, map_location: Any = None, weights_only: bool | None = None) -> dict[str, Any]:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"Checkpoint file not found: {path}")
+        return load_torch_file(path, map_location=map_location if map_location is not None else "cpu")
 
 
 class EpochCSVLogger(L.Callback):

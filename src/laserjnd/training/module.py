@@ -20,12 +20,10 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 
+from ..checkpoint import LIGHTNING_PAYLOAD_KEY as PAYLOAD_KEY
 from ..checkpoint import checkpoint_dict
 from ..errors import JNDError, TrainingDiverged
 from ..models import JNDModel, create_model
-
-PAYLOAD_KEY = "laserjnd-checkpoint"
-
 
 def recon_target_index(model: JNDModel) -> int | None:
     """Which frame a model reconstructs: 0 = raw frame, k = JND-k-quality frame; None if no recon output."""

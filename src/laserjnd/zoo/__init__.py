@@ -44,20 +44,16 @@ def save_pretrained(checkpoint: str | Path, out_path: str | Path, extra_meta: di
 
 
 def load_pretrained_payload(path: str | Path) -> dict[str, Any]:
-    """Read a zoo file into the checkpoint payload form (float32 weights)."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file
+    """Read a zoo file into the checkpoint payload form (float32 weights), through the one loader."""
+    from ..checkpoint import read_checkpoint
 
     path = Path(path)
     if not path.is_file():
         raise BadInputError(path, "pretrained weight file not found")
     try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = json.loads((f.metadata() or {})["laserjnd"])
-        state = {k: (v.float() if v.is_floating_point() else v) for k, v in load_file(str(path)).items()}
-    except (KeyError, json.JSONDecodeError, OSError, Exception) as e:  # safetensors raises its own error types
-        raise BadInputError(path, f"not a laserjnd zoo file ({type(e).__name__})") from None
-    return meta | {"state_dict": state}
+        return read_checkpoint(path)
+    except BadInputError as e:
+        raise BadInputError(path, f"not a laserjnd zoo file ({e.problem})") from None
 
 
 def load_pretrained(name: str = DEFAULT_NAME):
