@@ -10,22 +10,29 @@ Layout written under ``root``::
     root/manifest.json                        sources, codec settings, label rule, split seed, version
 
 The dataset is built in a temporary folder beside ``root`` and renamed at the end, so a failed
-run never leaves a dataset that looks complete. Ladders live in a cache outside it (keyed by
-content hash and codec settings), so a rerun resumes where the killed one stopped.
+run never leaves a dataset that looks complete (a killed run's temporary folder is removed by the
+next run). Ladders live in a cache outside it (keyed by content hash and codec settings), so a
+rerun resumes where the killed one stopped.
+
+``root`` must be new, empty, or a dataset laserjnd wrote (``manifest.json``), which is replaced
+only with ``overwrite`` and only if it holds nothing else; it may not be, contain or lie inside an
+input or the current folder. Nothing that laserjnd did not write is ever deleted.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from .. import __version__
-from ..errors import BadInputError, JNDError
+from ..errors import BadInputError, JNDError, OutputExistsError
 from ..utils.atomic import atomic_dir, atomic_write_json
 from ..utils.hashing import dict_hash
 from .codecs import CodecSettings, jnd_quality_frame, round_level
@@ -51,6 +58,7 @@ class PrepareConfig:
     scheduler: str | None = None  # dask scheduler address; None starts a local cluster
     saliency: bool = False
     progress: bool = True
+    overwrite: bool = False  # replace a previous laserjnd dataset at the output
 
 
 def default_cache_dir() -> Path:
@@ -80,6 +88,7 @@ def prepare_dataset(root: str | Path, source: Source, config: PrepareConfig | No
     items = source.items
     if not items:
         raise JNDError(f"{source.kind}: no frames to prepare")
+    check_output_folder(root, source.roots, cfg.overwrite)
     _check_unique(items)
     settings = cfg.codec or CodecSettings(codec="h264" if source.unit == "qp" else "jpeg")
     if settings.unit != source.unit:
@@ -91,7 +100,7 @@ def prepare_dataset(root: str | Path, source: Source, config: PrepareConfig | No
                                  executor=cfg.executor, scheduler=cfg.scheduler)
     labels = np.stack([_labels_for(it, lad, source, cfg.rule) for it, lad in zip(items, ladders)])
 
-    with atomic_dir(root) as tmp:
+    with atomic_dir(root, replace=cfg.overwrite) as tmp:
         records = _write_frames(tmp, items, ladders, labels, assignment, settings, cfg.progress)
         for split in SPLITS:
             rows = sorted((r for r in records if r["split"] == split), key=lambda r: r["file"])
@@ -105,6 +114,66 @@ def prepare_dataset(root: str | Path, source: Source, config: PrepareConfig | No
         manifest = _manifest(source, settings, cfg, records)
         atomic_write_json(tmp / "manifest.json", manifest)
     return root
+
+
+def check_output_folder(root: str | Path, inputs: Iterable[str | Path] = (), overwrite: bool = False) -> None:
+    """Refuse an output that would delete, mix with or feed back into anything laserjnd did not write."""
+    root = Path(root)
+    out = root.resolve()
+    here = Path.cwd().resolve()
+    if out == here or out in here.parents:
+        raise OutputExistsError(root, "is the current folder or contains it; name a new folder for the dataset")
+    for given in inputs:
+        p = Path(given).resolve()
+        if out == p or out in p.parents:
+            raise OutputExistsError(root, f"is or contains the input {given}; name a new folder for the dataset")
+        if p in out.parents:
+            raise OutputExistsError(root, f"lies inside the input folder {given}; name a folder outside the inputs")
+    if root.exists() and not root.is_dir():
+        raise OutputExistsError(root, "exists and is not a folder")
+    if not root.is_dir() or not any(root.iterdir()):
+        return
+    manifest = read_own_manifest(root)
+    if manifest is None:
+        raise OutputExistsError(root, "folder is not empty and holds no laserjnd dataset; choose a new or empty "
+                                      "folder (laserjnd never deletes what it did not write)")
+    if not overwrite:
+        raise OutputExistsError(root, "holds a laserjnd dataset already; pass --overwrite to replace it")
+    stray = foreign_entries(root, manifest)
+    if stray:
+        raise OutputExistsError(stray[0], "was not written by laserjnd: move it out of the dataset folder, "
+                                          "--overwrite replaces the whole folder")
+
+
+def read_own_manifest(root: Path) -> dict | None:
+    """The folder's manifest if laserjnd wrote it, else None."""
+    try:
+        manifest = json.loads((root / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return None
+    ok = isinstance(manifest, dict) and manifest.get("tool") == "laserjnd" and isinstance(manifest.get("frames"), list)
+    return manifest if ok else None
+
+
+def foreign_entries(root: Path, manifest: dict) -> list[Path]:
+    """Files and folders under ``root`` that are not part of the layout the manifest describes."""
+    ours = {Path("manifest.json"), Path("ladders")}
+    for split in SPLITS:
+        folders = [split, *(f"jnd{k}{split}" for k in (1, 2, 3)), f"saliency{split}"]
+        ours |= {Path(f) for f in folders} | {Path(split, "JND-Levels.txt"), Path("ladders", split)}
+        for rec in manifest["frames"]:
+            if isinstance(rec, dict) and rec.get("split") == split:
+                ours |= {Path(f, str(rec.get("file"))) for f in folders}
+                ours.add(Path("ladders", split, f"{rec.get('name')}.json"))
+    found = []
+    for folder, dirs, files in os.walk(root):
+        for name in sorted(dirs + files):
+            rel = Path(folder, name).relative_to(root)
+            if rel not in ours:
+                found.append(root / rel)
+                if name in dirs:
+                    dirs.remove(name)  # one report per foreign folder
+    return found
 
 
 def _check_unique(items: list[FrameItem]) -> None:

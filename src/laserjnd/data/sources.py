@@ -40,6 +40,7 @@ class Source:
     unit: str  # "qp" or "qf"
     items: list[FrameItem]
     info: dict = field(default_factory=dict)  # recorded in the manifest
+    roots: tuple[Path, ...] = ()  # the files and folders the user named: prepare never writes into them
 
     @property
     def subjective(self) -> bool:
@@ -79,7 +80,8 @@ def labelled_images(folder: str | Path, unit: str = "qp", labels_file: str | Pat
     folder = Path(folder)
     paths, labels = read_split(folder, unit=unit, labels_file=labels_file)
     items = [_image_item(p, labels[i]) for i, p in enumerate(paths)]
-    return Source("labelled-images", unit, items, {"folder": str(folder), "pairing": "sorted file names"})
+    roots = (folder,) + ((Path(labels_file),) if labels_file is not None else ())
+    return Source("labelled-images", unit, items, {"folder": str(folder), "pairing": "sorted file names"}, roots)
 
 
 def videoset_clips(
@@ -108,7 +110,7 @@ def videoset_clips(
             raise BadInputError(clip, "no VideoSet label row for this clip (sequence index = first number in the file name)")
         items += _clip_items(clip, frames_per_clip, np.asarray(table[int(m.group())], dtype=np.float32), size)
     return Source("videoset", "qp", items, {"folder": str(folder), "csvs": [str(c) for c in csvs], "sur": sur,
-                                            "frames_per_clip": frames_per_clip})
+                                            "frames_per_clip": frames_per_clip}, (folder, *map(Path, csvs)))
 
 
 def mcljci_images(folder: str | Path, labels_folder: str | Path, sur: float = 0.75) -> Source:
@@ -131,7 +133,8 @@ def mcljci_images(folder: str | Path, labels_folder: str | Path, sur: float = 0.
         items.append(_image_item(p, np.asarray(labels, dtype=np.float32)))
     if not items:
         raise BadInputError(folder, "no images found")
-    return Source("mcl-jci", "qf", items, {"folder": str(folder), "labels": str(labels_folder), "sur": sur})
+    return Source("mcl-jci", "qf", items, {"folder": str(folder), "labels": str(labels_folder), "sur": sur},
+                  (folder, Path(labels_folder)))
 
 
 def proxy_media(inputs: Sequence[str | Path], unit: str = "qp", frames_per_clip: int = 4) -> Source:
@@ -142,7 +145,8 @@ def proxy_media(inputs: Sequence[str | Path], unit: str = "qp", frames_per_clip:
             items += _clip_items(path, frames_per_clip, None, stem=stem)
         else:
             items.append(_image_item(path, stem=stem))
-    return Source("proxy", unit, items, {"inputs": [str(p) for p in inputs], "frames_per_clip": frames_per_clip})
+    return Source("proxy", unit, items, {"inputs": [str(p) for p in inputs], "frames_per_clip": frames_per_clip},
+                  tuple(map(Path, inputs)))
 
 
 def _expand(inputs: Sequence[str | Path]) -> list[Path]:
