@@ -5,13 +5,33 @@ Conversion rules (every frame leaves here as RGB uint8, shape (H, W, 3)):
 - grayscale -> the gray value replicated in R, G and B;
 - RGBA / gray+alpha -> alpha dropped (video codecs carry no alpha), colour kept;
 - 16-bit -> 8-bit by rounding ``v / 257`` (maps 0..65535 onto 0..255 exactly);
+- an EXIF orientation tag (JPEG; also PNG, WebP and TIFF files that carry one) is applied, as
+  image viewers do, so a phone photo is predicted upright;
 - odd sizes are kept here; the codec layer pads them for 4:2:0 (see ``codecs.py``).
+
+Safety rules:
+
+- an image is decoded once (OpenCV); truncation is caught without a second decode by a structural
+  end-of-stream check (PNG: the chunk chain reaches ``IEND``; JPEG: an ``EOI`` marker follows the
+  last scan);
+- the pixel count is read from the header first: images above :func:`max_pixels` (default
+  ``DEFAULT_MAX_PIXELS`` = 150 megapixels; ``LASERJND_MAX_PIXELS`` or ``--max-pixels`` to change)
+  are refused before any decoding (decompression bombs), and so are video streams;
+- what the native decoders print on stderr (``libpng warning: ...``) never reaches the terminal:
+  it is captured, and the first line explains a failed decode.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import re
+import struct
+import sys
+import tempfile
+import threading
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -19,10 +39,15 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from ..errors import BadInputError
+from ..errors import BadInputError, JNDError, UnsafeFileError
+
+log = logging.getLogger("laserjnd.media")
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".264", ".h264", ".265", ".hevc", ".y4m", ".ts", ".yuv")
+
+DEFAULT_MAX_PIXELS = 150_000_000  # 150 MP: above every camera sensor sold today, far below a bomb's billions
+MAX_PIXELS_ENV = "LASERJND_MAX_PIXELS"
 
 
 def is_image(path: Path) -> bool:
@@ -31,6 +56,28 @@ def is_image(path: Path) -> bool:
 
 def is_video(path: Path) -> bool:
     return path.suffix.lower() in VIDEO_EXTENSIONS
+
+
+def max_pixels() -> int:
+    """The pixel limit in force: ``$LASERJND_MAX_PIXELS`` or :data:`DEFAULT_MAX_PIXELS`."""
+    raw = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_PIXELS
+    try:
+        value = int(float(raw))
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise JNDError(f"{MAX_PIXELS_ENV} must be a positive number of pixels, got {raw!r}")
+    return value
+
+
+def check_pixel_limit(path: str | Path, width: int, height: int, what: str = "image") -> None:
+    limit = max_pixels()
+    if width * height > limit:
+        raise UnsafeFileError(path, f"{what} of {width}x{height} = {width * height / 1e6:.1f} megapixels is above the "
+                                    f"limit of {limit / 1e6:g} MP, refused before decoding (raise it with "
+                                    f"--max-pixels or {MAX_PIXELS_ENV})")
 
 
 def to_rgb_uint8(a: np.ndarray, path: str | Path | None = None, channel_order: str = "rgb") -> np.ndarray:
@@ -62,25 +109,75 @@ def to_rgb_uint8(a: np.ndarray, path: str | Path | None = None, channel_order: s
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """Read an image file as RGB uint8 (H, W, 3); truncated or unreadable files raise ``BadInputError``."""
+    """Read an image file as RGB uint8 (H, W, 3); truncated, unreadable or oversized files raise ``BadInputError``."""
     path = Path(path)
     if not path.is_file():
-        raise BadInputError(path, "file not found")
-    data = np.fromfile(path, dtype=np.uint8)
-    if data.size == 0:
+        raise BadInputError(path, "file not found" if not path.exists() else "is not a file")
+    data = path.read_bytes()
+    if not data:
         raise BadInputError(path, "file is empty")
-    _check_not_truncated(path, data)
-    a = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    return decode_image(data, path)
+
+
+def decode_image(data: bytes, path: str | Path | None = None) -> np.ndarray:
+    """Encoded image bytes -> RGB uint8, by the module's rules (header check, one decode)."""
+    size = header_size(data, path)
+    if size is not None:
+        check_pixel_limit(path, *size)
+    check_complete(data, path)
+    # ANYCOLOR|ANYDEPTH: keeps 16 bits and gray, drops alpha, applies EXIF orientation.
+    with native_stderr_captured() as chatter:
+        a = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH)
     if a is None:
-        raise BadInputError(path, "not a readable image (unknown format or corrupt data)")
-    # OpenCV decodes colour as BGR(A); gray stays single-channel.
-    if a.ndim == 3 and a.shape[2] in (3, 4):
-        a = a[:, :, [2, 1, 0] + ([3] if a.shape[2] == 4 else [])]
+        said = chatter.first_line()
+        raise BadInputError(path, f"corrupt image ({said})" if said else "not a readable image (unknown format or corrupt data)")
+    if a.ndim == 3 and a.shape[2] >= 3:  # OpenCV decodes colour as BGR
+        a = a[:, :, 2::-1]
     return to_rgb_uint8(a, path)
 
 
-def _check_not_truncated(path: Path, data: np.ndarray) -> None:
-    """Pillow notices truncation that OpenCV silently fills with grey."""
+# ---------------------------------------------------------------- header and structure checks
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_JPEG_SOI = b"\xff\xd8"
+_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def header_size(data: bytes, path: str | Path | None = None) -> tuple[int, int] | None:
+    """(width, height) from the header alone; None if the format has no header we can read."""
+    if data.startswith(_PNG_SIGNATURE):
+        if len(data) < 24 or data[12:16] != b"IHDR":
+            raise BadInputError(path, "corrupt PNG (no IHDR header chunk)")
+        return struct.unpack(">II", data[16:24])
+    if data.startswith(_JPEG_SOI):
+        return _jpeg_size(data, path)
+    return _pillow_size(data, path)
+
+
+def _jpeg_size(data: bytes, path) -> tuple[int, int]:
+    pos = 2
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:  # stray bytes between segments: libjpeg skips them too
+            pos = data.find(b"\xff", pos)
+            if pos < 0:
+                break
+            continue
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        length = struct.unpack(">H", data[pos + 2:pos + 4])[0]
+        if marker in _JPEG_SOF and pos + 9 <= len(data):
+            height, width = struct.unpack(">HH", data[pos + 5:pos + 9])
+            return width, height
+        if marker == 0xDA:
+            break
+        pos += 2 + length
+    raise BadInputError(path, "corrupt or truncated JPEG (no frame header)")
+
+
+def _pillow_size(data: bytes, path) -> tuple[int, int] | None:
+    """Other formats (BMP, TIFF, WebP, PNM): Pillow parses the header without decoding pixels."""
     from io import BytesIO
 
     from PIL import Image, UnidentifiedImageError
@@ -88,12 +185,94 @@ def _check_not_truncated(path: Path, data: np.ndarray) -> None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with Image.open(BytesIO(data.tobytes())) as im:
-                im.load()
-    except UnidentifiedImageError:
-        return  # a format Pillow does not know; OpenCV decides
-    except (OSError, SyntaxError, ValueError) as e:
-        raise BadInputError(path, f"corrupt or truncated image ({str(e).splitlines()[0][:100]})") from None
+            with Image.open(BytesIO(data)) as im:
+                return im.size
+    except Image.DecompressionBombError:
+        if max_pixels() <= 2 * (Image.MAX_IMAGE_PIXELS or 0):
+            raise UnsafeFileError(path, f"image is above the limit of {max_pixels() / 1e6:g} MP, refused before decoding "
+                                        f"(raise it with --max-pixels or {MAX_PIXELS_ENV})") from None
+        return None  # above Pillow's own limit but below ours: let the decoder decide
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return None  # not a format Pillow knows; the decoder decides
+
+
+def check_complete(data: bytes, path: str | Path | None = None) -> None:
+    """Structural end-of-stream check (no decoding): a truncated PNG or JPEG is an error, not grey pixels."""
+    if data.startswith(_PNG_SIGNATURE) and not _png_reaches_iend(data):
+        raise BadInputError(path, "corrupt or truncated image (PNG chunks end before IEND)")
+    if data.startswith(_JPEG_SOI):
+        last_scan = data.rfind(b"\xff\xda")
+        if last_scan < 0 or data.find(b"\xff\xd9", last_scan) < 0:
+            raise BadInputError(path, "corrupt or truncated image (JPEG ends before its EOI marker)")
+
+
+def _png_reaches_iend(data: bytes) -> bool:
+    pos = len(_PNG_SIGNATURE)
+    while pos + 8 <= len(data):
+        length = struct.unpack(">I", data[pos:pos + 4])[0]
+        if data[pos + 4:pos + 8] == b"IEND":
+            return True
+        pos += 12 + length  # length, type, data, CRC
+    return False
+
+
+# ---------------------------------------------------------------- native decoder chatter
+
+_STDERR_LOCK = threading.Lock()
+
+
+_OPENCV_ERROR = re.compile(r"error: \(-?\d+:[^)]*\)\s*(.+)")
+_OPENCV_PREFIX = re.compile(r"^\[\s*\w+:\d+@[\d.]+\]\s*global\s+\S+\s+(\w+\s+)?")
+
+
+class _Captured:
+    def __init__(self):
+        self.text = ""
+
+    def first_line(self) -> str:
+        """The decoder's first complaint, without OpenCV's log prefix (``[ERROR:0@1.2] global x.cpp:59 fn``)."""
+        lines = [_OPENCV_PREFIX.sub("", ln.strip()) for ln in self.text.splitlines() if ln.strip()]
+        if not lines:
+            return ""
+        cv_error = _OPENCV_ERROR.search(lines[0])  # "... error: (-2:Unspecified error) What went wrong"
+        return (cv_error.group(1) if cv_error else lines[0])[:160]
+
+
+@contextmanager
+def native_stderr_captured() -> Iterator[_Captured]:
+    """Point file descriptor 2 at a temp file while a native decoder runs; keep what it said.
+
+    libpng/libjpeg/libtiff print warnings straight to fd 2, past Python; this keeps them off the
+    terminal. Python-level writes by other threads in the window are passed back to stderr.
+    """
+    captured = _Captured()
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no usable fd 2: nothing to protect
+        yield captured
+        return
+    with _STDERR_LOCK, tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield captured
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            captured.text = sink.read().decode("utf-8", "replace")
+    _pass_back_foreign(captured.text)
+
+
+_DECODER_LINE = re.compile(r"^(libpng|libtiff|TIFF|Corrupt JPEG|Premature end|Invalid SOS|Bogus|Warning|\[ ?WARN|"
+                           r"\[ ?ERROR|.*(JPEG|PNG|TIFF|WebP|webp|IDAT|IHDR|CRC|grfmt|imgcodecs))", re.IGNORECASE)
+
+
+def _pass_back_foreign(text: str) -> None:
+    foreign = [ln for ln in text.splitlines(keepends=True) if ln.strip() and not _DECODER_LINE.match(ln.strip())]
+    if foreign:
+        sys.stderr.write("".join(foreign))
+        sys.stderr.flush()
 
 
 def write_png(path: str | Path, frame: np.ndarray) -> None:
@@ -139,24 +318,44 @@ def read_video_frames(path: str | Path, n_frames: int = 8, size: tuple[int, int]
     """Sample ``n_frames`` frames uniformly from a clip PyAV can read, or a raw 8-bit 4:2:0 ``.yuv``.
 
     For ``.yuv`` the frame size comes from ``size=(W, H)`` or a ``WxH`` pattern in the file name.
+    A short or truncated clip is a logged warning with the counts, never a silent shortfall.
     """
     path = Path(path)
     if not path.is_file():
-        raise BadInputError(path, "file not found")
+        raise BadInputError(path, "file not found" if not path.exists() else "is not a file")
     if path.suffix.lower() == ".yuv":
-        return _read_yuv(path, n_frames, size)
-    total = _count_frames(path)
+        out = _read_yuv(path, n_frames, size)
+        _warn_short(path, n_frames, out, video_frame_count(path, size), 0, len(out))
+        return out
+    total, announced = _count_frames(path, announced=True)
     if total == 0:
         raise BadInputError(path, "video has no decodable frames")
     keep = set(sample_indices(total, n_frames))
     out = [VideoFrame(i, f) for i, f in enumerate(_iter_container(path, max(keep) + 1)) if i in keep]
     if not out:
         raise BadInputError(path, "video has no decodable frames")
+    _warn_short(path, n_frames, out, total, announced, len(keep))
     return out
 
 
-def _count_frames(path: Path) -> int:
-    """Count video packets (no decoding), so sampling needs no second full decode in memory."""
+def _warn_short(path: Path, asked: int, out: list[VideoFrame], total: int, announced: int, sampled: int) -> None:
+    notes = []
+    if announced > total:
+        notes.append(f"truncated clip: the container indicates {announced} frames, {total} are present")
+    if len(out) < sampled:
+        notes.append(f"decoding stopped early ({len(out)} of {sampled} sampled frames decoded): truncated or corrupt")
+    if len(out) < asked and not notes:
+        notes.append(f"the clip has {total} frame{'s' if total != 1 else ''}")
+    if notes:
+        log.warning("%s: %d of %d frames sampled; %s", path, len(out), asked, "; ".join(notes))
+
+
+def _count_frames(path: Path, announced: bool = False):
+    """Count video packets (no decoding), so sampling needs no second full decode in memory.
+
+    With ``announced``, also return how many frames the container header promises (0 if it does
+    not say), to tell a truncated clip from a short one.
+    """
     import av
 
     try:
@@ -164,16 +363,32 @@ def _count_frames(path: Path) -> int:
             if not container.streams.video:
                 raise BadInputError(path, "file has no video stream")
             stream = container.streams.video[0]
-            return sum(1 for pkt in container.demux(stream) if pkt.size)
+            if stream.codec_context.width and stream.codec_context.height:
+                check_pixel_limit(path, stream.codec_context.width, stream.codec_context.height, "video frame")
+            count = sum(1 for pkt in container.demux(stream) if pkt.size)
+            return (count, _announced_frames(container, stream, count)) if announced else count
     except BadInputError:
         raise
     except (av.error.FFmpegError, OSError, ValueError) as e:
-        raise BadInputError(path, f"video cannot be read ({str(e).splitlines()[0][:100]})") from None
+        raise BadInputError(path, f"video cannot be read ({_av_reason(e)})") from None
+
+
+def _announced_frames(container, stream, present: int) -> int:
+    """Frames the header promises: the stream's count, else duration x frame rate (if clearly more)."""
+    if stream.frames:
+        return int(stream.frames)
+    rate = stream.average_rate or stream.guessed_rate
+    if container.duration and rate:
+        estimate = int(round(container.duration / 1_000_000 * float(rate)))
+        return estimate if estimate > present * 1.1 + 1 else 0  # durations are rounded; only a clear gap counts
+    return 0
 
 
 def _iter_container(path: Path, limit: int | None = None) -> Iterator[np.ndarray]:
+    """Decoded frames in order; a decode error after the first frame ends the clip (caller warns)."""
     import av
 
+    yielded = 0
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
@@ -182,11 +397,19 @@ def _iter_container(path: Path, limit: int | None = None) -> Iterator[np.ndarray
             for i, frame in enumerate(container.decode(stream)):
                 if limit is not None and i >= limit:
                     break
+                yielded += 1
                 yield frame.to_ndarray(format="rgb24")
     except BadInputError:
         raise
     except (av.error.FFmpegError, OSError, ValueError) as e:
-        raise BadInputError(path, f"video cannot be read ({str(e).splitlines()[0][:100]})") from None
+        if not yielded:
+            raise BadInputError(path, f"video cannot be read ({_av_reason(e)})") from None
+
+
+def _av_reason(e: Exception) -> str:
+    """FFmpeg's own words without the file name PyAV appends (the error line names the file already)."""
+    reason = getattr(e, "strerror", None) or (str(e).splitlines() or [type(e).__name__])[0]
+    return str(reason)[:100]
 
 
 def _yuv_size(path: Path, size: tuple[int, int] | None) -> tuple[int, int]:
@@ -203,6 +426,7 @@ def _yuv_size(path: Path, size: tuple[int, int] | None) -> tuple[int, int]:
 
 def _read_yuv(path: Path, n_frames: int, size: tuple[int, int] | None) -> list[VideoFrame]:
     w, h = _yuv_size(path, size)
+    check_pixel_limit(path, w, h, "video frame")
     frame_bytes = w * h * 3 // 2
     total = path.stat().st_size // frame_bytes
     if total == 0 or path.stat().st_size % frame_bytes:
