@@ -11,8 +11,11 @@ The ``constant`` model is fitted on the train labels instead.
 from __future__ import annotations
 
 import inspect
+import json
 import logging
-import shutil
+import math
+import re
+import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,7 @@ import numpy as np
 import torch
 
 from ..checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
-from ..errors import BadInputError, JNDError, TrainingDiverged
+from ..errors import BadInputError, JNDError, OutputExistsError, TrainingDiverged
 from ..models import create_model
 from ..models.registry import _REGISTRY
 from ..utils.hashing import dict_hash
@@ -56,6 +59,8 @@ class TrainConfig:
     init_output_bias: bool = False  # start QP outputs at the train-label median (not in the originals)
     progress: bool = True
     tensorboard: bool = True  # TensorBoard pulls in TensorFlow when installed (~10 s start-up)
+    overwrite: bool = False  # a fresh run may replace an earlier run's model, checkpoints and log
+    verbose: bool = False  # Lightning's model summary
 
     def __post_init__(self):
         self.data_dir = Path(self.data_dir)
@@ -66,10 +71,16 @@ class TrainConfig:
                 setattr(self, name, Path(v))
         if self.batch_size < 1:
             raise JNDError(f"--batch_size must be >= 1, got {self.batch_size}")
-        if self.learning_rate <= 0:
-            raise JNDError(f"--learning_rate must be > 0, got {self.learning_rate}")
+        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise JNDError(f"--learning_rate must be a finite number > 0, got {self.learning_rate}")
         if self.epochs is not None and self.epochs < 1:
             raise JNDError(f"--epochs must be >= 1, got {self.epochs}")
+        if self.workers < 0:
+            raise JNDError(f"--workers must be >= 0, got {self.workers}")
+        if not (math.isfinite(self.diverge_factor) and self.diverge_factor > 0):
+            raise JNDError(f"--diverge-factor must be a finite number > 0, got {self.diverge_factor}")
+        if self.resume and self.overwrite:
+            raise JNDError("--resume continues the earlier run and --overwrite replaces it: choose one")
 
     def resolved_run_dir(self) -> Path:
         return self.run_dir or self.checkpoint_path.with_name(self.checkpoint_path.stem + "_run")
@@ -147,7 +158,7 @@ def ensure_prerequisites(model_name: str, model_cfg: dict[str, Any], tc: TrainCo
             log.info("prerequisite %s (%s): reusing %s", slot, pname, path)
         else:
             log.info("prerequisite %s (%s): training -> %s", slot, pname, path)
-            sub = replace(tc, checkpoint_path=path, csv_log_path=path.with_suffix(".csv"), resume=tc.resume,
+            sub = replace(tc, checkpoint_path=path, csv_log_path=path.with_suffix(".csv"),
                           epochs=tc.prereq_epochs or tc.epochs, run_dir=path.with_name(path.stem + "_run"))
             try:
                 train_model(pname, pcfg, sub)
@@ -180,6 +191,7 @@ def train_model(model_name: str, model_cfg: dict[str, Any], tc: TrainConfig) -> 
     L.seed_everything(tc.seed, workers=True, verbose=False)
 
     if spec.family == "constant":  # nothing to optimise: the median of the train labels
+        check_previous_run(tc)
         train_ds = open_split(tc.data_dir, "train", size)
         probe.fit(train_ds.labels)
         meta = {"data_manifest_hash": ds_hash(train_ds), "training": tc.to_meta(), "fitted_on": len(train_ds)}
@@ -194,6 +206,7 @@ def train_model(model_name: str, model_cfg: dict[str, Any], tc: TrainConfig) -> 
     if needs_sal and "saliency" not in dm.train_ds[0]:
         raise BadInputError(tc.data_dir, f"model {model_name!r} needs saliency maps; prepare the dataset with --saliency")
     mhash = dm.manifest_hash
+    ckpt_path = resume_point(tc, model_name, model_cfg, size, dm.unit, mhash)
     prereq_states, prereq_info = ensure_prerequisites(model_name, model_cfg, tc, mhash)
     epochs = tc.epochs or default_epochs(spec.family)
 
@@ -205,21 +218,11 @@ def train_model(model_name: str, model_cfg: dict[str, Any], tc: TrainConfig) -> 
         cols = [k - 1 for k in spec.levels]
         module.model.init_output_bias([float(v) for v in np.median(dm.train_ds.labels[:, cols], axis=0)])
     trainer, ckpt_cb = _make_trainer(tc, epochs, n_batches=len(dm.train_dataloader()))
-    run_dir = tc.resolved_run_dir()
-    last = run_dir / "checkpoints" / "last.ckpt"
-    ckpt_path = None
-    if tc.resume:
-        if last.is_file():
-            read_checkpoint(last)  # a clear error if it is not ours
-            ckpt_path = str(last)
-        else:
-            log.warning("--resume: no %s yet, starting from scratch", last)
-    elif last.is_file() and trainer.is_global_zero:
-        # A fresh run must not mix with an older run's best/last files.
-        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
-
     try:
-        trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
+        with warnings.catch_warnings():
+            # Frozen backbones are in eval mode on purpose (BatchNorm statistics stay fixed).
+            warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
+            trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path, weights_only=True)
     except TrainingDiverged as e:
         kept = _export_best(ckpt_cb, tc, meta)
         where = f"; best checkpoint so far exported to {tc.checkpoint_path}" if kept else "; no epoch had finished, nothing saved"
@@ -233,10 +236,99 @@ def train_model(model_name: str, model_cfg: dict[str, Any], tc: TrainConfig) -> 
                        best_lightning_ckpt=best, prerequisites=prereq_info)
 
 
+# ---------------------------------------------------------------- earlier runs: resume or keep
+
+# Lightning's names for our ModelCheckpoint files (``-vN`` when a name was taken).
+_RUN_CHECKPOINT = re.compile(r"(best-epoch=\d+|last)(-v\d+)?\.ckpt")
+
+
+def run_checkpoints(tc: TrainConfig) -> list[Path]:
+    folder = tc.resolved_run_dir() / "checkpoints"
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and _RUN_CHECKPOINT.fullmatch(p.name))
+
+
+def previous_run_files(tc: TrainConfig) -> list[Path]:
+    """What an earlier run left at this run's places: the model file, Lightning checkpoints, the log."""
+    for path, option in ((tc.checkpoint_path, "--checkpoint_path"), (tc.csv_log_path, "--csv_log_path")):
+        if path is not None and path.is_dir():
+            raise BadInputError(path, f"is a folder; {option} names a file to write")
+    found = [tc.checkpoint_path] if tc.checkpoint_path.is_file() else []
+    found += run_checkpoints(tc)
+    log_file = tc.csv_log_path
+    if log_file is not None and log_file.is_file() and log_file.stat().st_size > 0:
+        found.append(log_file)
+    return found
+
+
+def check_previous_run(tc: TrainConfig) -> None:
+    """A fresh run never silently replaces an earlier run's output; with ``overwrite`` only what we wrote."""
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    if tc.resume or rank_zero_only.rank != 0:
+        return
+    found = previous_run_files(tc)
+    if not found:
+        return
+    if not tc.overwrite:
+        raise OutputExistsError(found[0], "holds an earlier run's output; pass --resume to continue that run, "
+                                          "--overwrite to start afresh (replacing it), or choose another --checkpoint_path")
+    for path in found:
+        if not _written_by_laserjnd(path, tc):
+            raise OutputExistsError(path, "was not written by laserjnd; refusing to overwrite it")
+    for path in run_checkpoints(tc):
+        path.unlink()
+    log.info("replacing the earlier run's output: %s", ", ".join(str(p) for p in found))
+
+
+def _written_by_laserjnd(path: Path, tc: TrainConfig) -> bool:
+    if path == tc.csv_log_path:
+        with open(path, "rb") as f:
+            return f.readline().startswith(b"epoch")
+    if path == tc.checkpoint_path:
+        try:
+            read_checkpoint(path)
+        except BadInputError:
+            return False
+    return True  # Lightning checkpoints are recognised by our naming in our run folder
+
+
+def resume_point(tc: TrainConfig, model_name: str, model_cfg: dict[str, Any], size: tuple[int, int], unit: str,
+                 manifest_hash: str) -> str | None:
+    """``--resume``: the run's ``last.ckpt`` once it is known to hold this very run; else check earlier output."""
+    if not tc.resume:
+        check_previous_run(tc)
+        return None
+    last = tc.resolved_run_dir() / "checkpoints" / "last.ckpt"
+    if not last.is_file():
+        log.warning("--resume: no %s yet, starting from scratch", last)
+        return None
+    payload = read_checkpoint(last)  # a clear error if it is not ours or not safe
+    started = {"model": payload["model"]["name"], "input size": "x".join(map(str, payload["model"]["convention"]["input_size"])),
+               "model config": _plain({k: v for k, v in payload["model"].get("cfg", {}).items() if k != "input_size"}),
+               "label unit": payload["label_unit"], "dataset": payload.get("meta", {}).get("data_manifest_hash")}
+    asked = {"model": model_name, "input size": f"{size[0]}x{size[1]}",
+             "model config": _plain({k: v for k, v in model_cfg.items() if k != "input_size"}),
+             "label unit": unit, "dataset": manifest_hash}
+    differ = [k for k in started if started[k] != asked[k]]
+    if differ:
+        k = differ[0]
+        raise BadInputError(last, f"--resume: the run was started with {k} {started[k]!r}, this command asks for "
+                                  f"{asked[k]!r}; use the run's settings, or start a new run elsewhere")
+    return str(last)
+
+
+def _plain(obj: Any) -> Any:
+    """Tuples -> lists, so configs compare equal however they travelled (JSON, torch.save)."""
+    return json.loads(json.dumps(obj, sort_keys=True, default=str))
+
+
 def _make_trainer(tc: TrainConfig, epochs: int, n_batches: int):
     import lightning as L
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+    from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
     from .callbacks import AtomicCheckpointIO, EpochCSVLogger
 
@@ -248,34 +340,22 @@ def _make_trainer(tc: TrainConfig, epochs: int, n_batches: int):
         callbacks.append(EpochCSVLogger(tc.csv_log_path))
     if tc.patience:
         callbacks.append(EarlyStopping(monitor="val_loss", mode="min", patience=int(tc.patience)))
-    devices = _parse_devices(tc.devices)
-    multi = (isinstance(devices, int) and devices > 1) or (isinstance(devices, list) and len(devices) > 1) \
-        or tc.num_nodes > 1
     loggers = [CSVLogger(str(run_dir), name="csv")]
     if tc.tensorboard:
         loggers.insert(0, TensorBoardLogger(str(run_dir), name="tensorboard"))
-    trainer = L.Trainer(
-        max_epochs=epochs, accelerator=tc.accelerator, devices=devices, num_nodes=tc.num_nodes,
-        strategy="ddp" if multi else "auto", precision=tc.precision, logger=loggers, callbacks=callbacks,
-        plugins=[AtomicCheckpointIO()], default_root_dir=str(run_dir), enable_progress_bar=tc.progress,
-        log_every_n_steps=1 if n_batches < 100 else 50,  # metrics are epoch-level anyway enable_model_summary=tc.progress,
-        num_sanity_val_steps=0,
-    )
+    try:  # --devices goes to Lightning as given: its own syntax ("2", "auto", "0,1", "-1")
+        trainer = L.Trainer(
+            max_epochs=epochs, accelerator=tc.accelerator, devices=tc.devices, num_nodes=tc.num_nodes,
+            precision=tc.precision, logger=loggers, callbacks=callbacks, plugins=[AtomicCheckpointIO()],
+            default_root_dir=str(run_dir), enable_progress_bar=tc.progress, enable_model_summary=tc.verbose,
+            log_every_n_steps=1 if n_batches < 100 else 50,  # metrics are epoch-level anyway
+            num_sanity_val_steps=0,
+        )
+    except (MisconfigurationException, ValueError, TypeError) as e:
+        first = str(e).strip().splitlines()[0][:200]
+        raise JNDError(f"--accelerator {tc.accelerator} --devices {tc.devices} --num-nodes {tc.num_nodes} "
+                       f"--precision {tc.precision}: {first}") from None
     return trainer, ckpt_cb
-
-
-def _parse_devices(devices: int | str):
-    if isinstance(devices, int):
-        return devices
-    s = str(devices).strip()
-    if s == "auto":
-        return "auto"
-    if s.isdigit() or (s.startswith("-") and s[1:].isdigit()):
-        return int(s)
-    try:
-        return [int(x) for x in s.split(",") if x.strip()]
-    except ValueError:
-        raise JNDError(f"--devices must be a count, 'auto' or a list like 0,1; got {devices!r}") from None
 
 
 def _export_best(ckpt_cb, tc: TrainConfig, meta: dict[str, Any]) -> Path | None:
