@@ -66,7 +66,7 @@ def run_demo(cfg: DemoConfig) -> Path:
     t0 = time.perf_counter()
     with _Stage(cfg, "prepare"):
         data = prepare_dataset(out / "data", default_content(cfg.max_side, cfg.scales, cfg.limit),
-                               PrepareConfig(seed=cfg.seed, workers=cfg.workers))
+                               PrepareConfig(seed=cfg.seed, workers=cfg.workers, overwrite=True))
     manifest = json.loads((data / "manifest.json").read_text())
     train_labels = np.array([f["labels"] for f in manifest["frames"] if f["split"] == "train"])
 
@@ -76,7 +76,8 @@ def run_demo(cfg: DemoConfig) -> Path:
         ckpt = out / f"{cfg.model}.pt"
         tc = TrainConfig(data_dir=data, checkpoint_path=ckpt, input_size=cfg.input_size, epochs=cfg.epochs,
                          prereq_epochs=cfg.prereq_epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
-                         seed=cfg.seed, csv_log_path=out / "train_log.csv", tensorboard=False, progress=False)
+                         seed=cfg.seed, csv_log_path=out / "train_log.csv", tensorboard=False, progress=False,
+                         overwrite=True)  # a rerun replaces the demo's own run
         result = train_model(cfg.model, model_cfg, tc)
 
     with _Stage(cfg, "evaluate"):
@@ -86,7 +87,7 @@ def run_demo(cfg: DemoConfig) -> Path:
         sample_img, sample_vid = _samples(data, out / "samples")
         pred = Predictor.from_checkpoint(ckpt, device="cpu")
         rows, images = predict_rows(pred, [("image", sample_img), ("video", sample_vid)], n_frames=8, keep_images=True)
-        encode_rows(pred, rows, images, out / "encoded", 1, cfg.reference_qp)
+        encode_rows(pred, rows, images, out / "encoded", 1, cfg.reference_qp, overwrite=True)
         write_rows(rows, out / "predictions.csv", "csv")
 
     cfg.timings["total"] = round(time.perf_counter() - t0, 1)
@@ -139,7 +140,8 @@ def _training_curve(log_csv: Path, png: Path) -> Path | None:
 
     from .utils.atomic import atomic_save
 
-    rows = list(csv.DictReader(open(log_csv)))
+    with open(log_csv, newline="") as f:
+        rows = list(csv.DictReader(f))
     fig, ax = plt.subplots(figsize=(6, 3.5), layout="constrained")
     for key in ("train_loss", "val_loss"):
         pts = [(int(r["epoch"]), float(r[key])) for r in rows if r.get(key) not in (None, "", "nan")]

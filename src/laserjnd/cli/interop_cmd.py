@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import JNDError
+from .common import ExportFormat, LabelUnit, Verbose, check_new_file, check_output_file, configure_output, value
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".ts.pt"}
 
@@ -19,12 +19,16 @@ def import_keras_command(
     file: Annotated[Path, typer.Argument(help="Keras .h5 file (whole model or save_weights)")],
     model: Annotated[str, typer.Option("--model", "-m", help="registry name, e.g. mj-lat, mt-3ljnd")],
     output: Annotated[Path, typer.Option("--output", "-o", help="checkpoint to write")],
-    level: Annotated[Optional[int], typer.Option(help="JND level 1..3 for single-level models")] = None,
-    label_unit: Annotated[str, typer.Option("--label-unit", help="qp (VideoSet) or qf (MCL-JCI)")] = "qp",
+    level: Annotated[Optional[int], typer.Option(min=1, max=3, help="JND level 1..3 for single-level models")] = None,
+    label_unit: Annotated[LabelUnit, typer.Option("--label-unit", help="qp (VideoSet) or qf (MCL-JCI)")] = "qp",
+    verbose: Verbose = 0,
 ) -> None:
     """Convert a Keras LASeR-JND / MTJND weight file into a laserjnd checkpoint."""
+    configure_output(verbose)
     from ..interop.keras_import import import_keras
 
+    label_unit = value(label_unit)
+    check_output_file(output, "--output", [file])
     cfg = {} if level is None else {"level": level}
     m = import_keras(file, model, out_path=output, label_unit=label_unit, **cfg)
     c = m.spec.convention
@@ -34,14 +38,18 @@ def import_keras_command(
 
 def export_command(
     checkpoint: Annotated[Path, typer.Argument(help="laserjnd checkpoint")],
-    format: Annotated[str, typer.Option("--format", "-f", help="onnx or torchscript")] = "onnx",
+    format: Annotated[ExportFormat, typer.Option("--format", "-f")] = "onnx",
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="default: beside the checkpoint")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="replace an existing output file")] = False,
+    verbose: Verbose = 0,
 ) -> None:
     """Export a checkpoint to ONNX (dynamic batch, metadata) or TorchScript."""
+    configure_output(verbose)
     from ..interop.export import export_onnx, export_torchscript
 
-    if format not in FORMATS:
-        raise JNDError(f"unknown export format {format!r}; choose one of: {', '.join(FORMATS)}")
+    format = value(format)
     out = output or checkpoint.with_name(checkpoint.stem + FORMATS[format])
+    check_output_file(out, "--output", [checkpoint])
+    check_new_file(out, "--output", overwrite)
     (export_onnx if format == "onnx" else export_torchscript)(checkpoint, out)
     print(f"exported {checkpoint} -> {out} ({format})")

@@ -4,6 +4,10 @@ Folders are searched recursively (sorted). Videos give one row per sampled frame
 aggregate row (``frame`` = "all"). ``--encode OUTDIR`` writes each image encoded at its predicted JND
 level (H.264 one-frame .264 for QP models, .jpg for QF models) and reports bits saved against
 ``--reference-level``.
+
+One bad file does not lose the batch: every readable input is predicted and written; each input
+that fails gets a row with its one-line reason in the ``error`` column and a line on stderr, and the
+command exits with code 2. ``--strict`` stops at the first failure instead.
 """
 
 from __future__ import annotations
@@ -11,14 +15,19 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
+import os
+import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
 from ..errors import BadInputError, JNDError
 from ..inference.predictor import Predictor
 from ..utils.atomic import atomic_write_bytes, atomic_write_text
+from .common import (Aggregate, TableFormat, Verbose, check_device, check_new_file, check_output_file,
+                     configure_output, value)
 
 
 def resolve_predictor(checkpoint: Path | None, device: str | None = None, batch_size: int = 8) -> Predictor:
@@ -52,64 +61,139 @@ def expand_inputs(inputs: list[Path]) -> list[tuple[str, Path]]:
 
 
 def predict_rows(pred: Predictor, items: list[tuple[str, Path]], n_frames: int = 8, aggregate: str = "median",
-                 keep_images: bool = False) -> tuple[list[dict[str, Any]], dict[int, Any]]:
-    """Rows for every input; images are batched together. Returns (rows, {row index: RGB frame} if asked)."""
+                 keep_images: bool = False, strict: bool = False) -> tuple[list[dict[str, Any]], dict[int, Any]]:
+    """Rows for every input; images are batched together. Returns (rows, {row index: RGB frame} if asked).
+
+    An input that cannot be read, or whose prediction is not finite, gets a row with an ``error``
+    (``strict``: the error is raised instead).
+    """
     from ..inference.predictor import to_rgb_uint8
-    from ..inference.video import aggregate as agg
-    from ..inference.video import sample_frames
 
     rows: list[dict[str, Any]] = []
     frames: dict[int, Any] = {}
-    pending: list[tuple[int, Any]] = []
+    pending: list[int] = []  # row indices of read images awaiting a batch
 
     def flush():
         if pending:
-            for (idx, _), p in zip(pending, pred.predict_rgb([im for _, im in pending])):
-                rows[idx].update(p)
+            for idx, p in zip(pending, pred.predict_rgb([frames[i] for i in pending])):
+                rows[idx].update(_checked(p, rows[idx], strict))
+                if not keep_images or "error" in rows[idx]:
+                    del frames[idx]  # only a batch of decoded images is held at a time
             pending.clear()
+
+    def failed(kind: str, path: Path, e: BadInputError) -> None:
+        if strict:
+            raise e
+        rows.append({"input": str(path), "kind": kind, "frame": "", "error": e.problem})
 
     for kind, path in items:
         if kind == "image":
-            rgb = to_rgb_uint8(path)
+            try:
+                rgb = to_rgb_uint8(path)
+            except BadInputError as e:
+                failed(kind, path, e)
+                continue
             rows.append({"input": str(path), "kind": "image", "frame": ""})
-            pending.append((len(rows) - 1, rgb))
-            if keep_images:
-                frames[len(rows) - 1] = rgb
+            frames[len(rows) - 1] = rgb
+            pending.append(len(rows) - 1)
             if len(pending) >= pred.batch_size:
                 flush()
         else:
             flush()
-            sampled = sample_frames(path, n_frames)
-            preds = pred.predict_rgb([im for _, im in sampled])
-            for (i, _), p in zip(sampled, preds):
-                rows.append({"input": str(path), "kind": "video-frame", "frame": i} | p)
-            rows.append({"input": str(path), "kind": f"video-{aggregate}", "frame": "all"} | agg(preds, aggregate))
+            try:
+                rows += _video_rows(pred, path, n_frames, aggregate, strict)
+            except BadInputError as e:
+                failed(kind, path, e)
     flush()
     return rows, frames
 
 
-def encode_rows(pred: Predictor, rows: list[dict[str, Any]], frames: dict[int, Any], outdir: Path, level: int,
-                reference_level: int | None) -> None:
-    """Encode each image at its predicted JND-``level`` value; add bits and savings to its row."""
-    from ..data.codecs import CodecSettings, encode, round_level
+def _video_rows(pred: Predictor, path: Path, n_frames: int, how: str, strict: bool) -> list[dict[str, Any]]:
+    from ..inference.video import aggregate, sample_frames
+
+    sampled = sample_frames(path, n_frames)
+    rows = [{"input": str(path), "kind": "video-frame", "frame": i} for i, _ in sampled]
+    preds = pred.predict_rgb([im for _, im in sampled])
+    for row, p in zip(rows, preds):
+        row.update(_checked(p, row, strict))
+    good = [p for row, p in zip(rows, preds) if "error" not in row]
+    clip = {"input": str(path), "kind": f"video-{how}", "frame": "all"}
+    if len(good) < len(preds):
+        clip["error"] = f"{len(preds) - len(good)} of {len(preds)} sampled frames have no finite prediction"
+    else:
+        clip |= aggregate(good, how)
+    return rows + [clip]
+
+
+def _checked(p: dict[str, float], row: dict[str, Any], strict: bool) -> dict[str, Any]:
+    """A prediction that is NaN or infinite is an error for its input, never a number in the table."""
+    if all(math.isfinite(v) for v in p.values()):
+        return p
+    problem = "the model's prediction is not a finite number (NaN or inf)"
+    if strict:
+        raise BadInputError(row["input"], problem)
+    return {"error": problem}
+
+
+def encode_plan(pred: Predictor, rows: list[dict[str, Any]], frames: dict[int, Any], outdir: Path,
+                level: int) -> list[tuple[int, int, Path]]:
+    """(row index, codec level, output file) for each image to encode; names are unique within the run."""
+    from ..data.codecs import round_level
 
     key = f"jnd{level}"
-    if key not in pred.keys:
-        raise JNDError(f"--encode-level {level}: the model predicts only {', '.join(pred.keys)}")
-    settings = CodecSettings(codec="jpeg" if pred.unit == "qf" else "h264")
+    settings = codec_settings(pred)
     lo, hi = settings.levels[0], settings.levels[-1]
     suffix = ".jpg" if settings.codec == "jpeg" else ".264"
-    outdir.mkdir(parents=True, exist_ok=True)
     used: set[str] = set()
-    for idx, rgb in frames.items():
+    plan = []
+    for idx in frames:
         row = rows[idx]
         lv = min(max(round_level(row[key]), lo), hi)  # clamp to the codec's legal range
-        data = encode(rgb, lv, settings)
         name = Path(row["input"]).stem
         while name in used:  # same stem in two folders
             name += "_"
         used.add(name)
-        out = outdir / f"{name}_{key}_{pred.unit}{lv}{suffix}"
+        plan.append((idx, lv, outdir / f"{name}_{key}_{pred.unit}{lv}{suffix}"))
+    return plan
+
+
+def codec_settings(pred: Predictor):
+    from ..data.codecs import CodecSettings
+
+    return CodecSettings(codec="jpeg" if pred.unit == "qf" else "h264")
+
+
+def check_encode_options(pred: Predictor, level: int, reference_level: int | None) -> None:
+    """``--encode-level`` and ``--reference-level`` against the model and codec, before anything is written."""
+    from ..data.codecs import check_level
+
+    if f"jnd{level}" not in pred.keys:
+        raise JNDError(f"--encode-level {level}: the model predicts only {', '.join(pred.keys)}")
+    if reference_level is not None:
+        try:
+            check_level(reference_level, codec_settings(pred))
+        except BadInputError as e:
+            raise JNDError(f"--reference-level {reference_level}: {e.problem}") from None
+
+
+def encode_rows(pred: Predictor, rows: list[dict[str, Any]], frames: dict[int, Any], outdir: Path, level: int,
+                reference_level: int | None, overwrite: bool = False) -> None:
+    """Encode each image at its predicted JND-``level`` value; add bits and savings to its row.
+
+    Every output name is checked before the first file is written: an existing file is replaced
+    only with ``overwrite``.
+    """
+    from ..data.codecs import encode
+
+    check_encode_options(pred, level, reference_level)
+    plan = encode_plan(pred, rows, frames, outdir, level)
+    for _, _, out in plan:
+        check_new_file(out, "--encode folder", overwrite)
+    settings = codec_settings(pred)
+    outdir.mkdir(parents=True, exist_ok=True)
+    for idx, lv, out in plan:
+        rgb, row = frames[idx], rows[idx]
+        data = encode(rgb, lv, settings)
         atomic_write_bytes(out, data)
         row.update(encoded_path=str(out), encoded_level=lv, encoded_bits=8 * len(data))
         if reference_level is not None:
@@ -118,13 +202,23 @@ def encode_rows(pred: Predictor, rows: list[dict[str, Any]], frames: dict[int, A
                        bits_saved_pct=100.0 * (ref_bits - 8 * len(data)) / ref_bits)
 
 
+def table_format(output: Path | None, fmt: str | None) -> str | None:
+    """csv or json from ``--format`` or the output's suffix; an impossible combination is an error."""
+    if output is None:
+        if fmt is not None:
+            raise JNDError(f"--format {fmt} applies to --output; without it the predictions print as a table")
+        return None
+    fmt = fmt or output.suffix.lstrip(".").lower() or "csv"
+    if fmt not in ("csv", "json"):
+        raise JNDError(f"--output {output}: write .csv or .json (or name one with --format), not {output.suffix!r}")
+    return fmt
+
+
 def write_rows(rows: list[dict[str, Any]], output: Path, fmt: str | None) -> None:
-    fmt = (fmt or output.suffix.lstrip(".") or "csv").lower()
+    fmt = table_format(output, fmt)
     if fmt == "json":
         atomic_write_text(output, json.dumps(rows, indent=2) + "\n")
         return
-    if fmt != "csv":
-        raise JNDError(f"--format must be csv or json, got {fmt!r}")
     keys: list[str] = []
     for r in rows:
         keys += [k for k in r if k not in keys]
@@ -151,40 +245,95 @@ def predict_command(
                                       help="optional checkpoint (.pt/.ckpt/.safetensors; default: the bundled model), "
                                            "then images, folders (recursive) and videos"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="CSV or JSON file (by suffix); default: table on stdout"),
-    fmt: Optional[str] = typer.Option(None, "--format", help="csv or json (overrides the suffix)"),
-    frames: int = typer.Option(8, "--frames", help="frames sampled uniformly per video"),
-    aggregate: str = typer.Option("median", "--aggregate", help="per-clip figure: median, mean, min, max"),
-    batch_size: int = typer.Option(8, "--batch-size", "--batch_size"),
-    device: Optional[str] = typer.Option(None, "--device", help="default: cuda if available, else cpu"),
-    encode: Optional[Path] = typer.Option(None, "--encode", help="write each image encoded at its predicted JND level here"),
-    encode_level: int = typer.Option(1, "--encode-level", help="which JND level to encode at"),
-    reference_level: Optional[int] = typer.Option(None, "--reference-level", help="QP/QF to compare bits against"),
+    fmt: Optional[TableFormat] = typer.Option(None, "--format", help="overrides the --output suffix"),
+    frames: int = typer.Option(8, "--frames", min=1, help="frames sampled uniformly per video"),
+    aggregate: Aggregate = typer.Option(Aggregate.median, "--aggregate", help="per-clip figure"),
+    batch_size: int = typer.Option(8, "--batch-size", "--batch_size", min=1),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:N or mps (default: cuda if available)"),
+    encode: Optional[Path] = typer.Option(None, "--encode", help="folder: write each image encoded at its predicted JND level"),
+    encode_level: int = typer.Option(1, "--encode-level", min=1, max=3, help="which JND level to encode at"),
+    reference_level: Optional[int] = typer.Option(None, "--reference-level", help="QP/QF to compare bits against (with --encode)"),
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="replace files an earlier --encode run wrote")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="stop at the first input that fails")] = False,
+    max_pixels: Annotated[Optional[int], typer.Option(
+        "--max-pixels", min=1, help="refuse larger images before decoding (default 150 million)")] = None,
+    verbose: Verbose = 0,
 ) -> None:
     """Predict JND levels (QP or JPEG quality factor) for images, folders and videos."""
-    if frames < 1:
-        raise JNDError(f"--frames must be >= 1, got {frames}")
+    configure_output(verbose)
+    set_max_pixels(max_pixels)
     checkpoint, inputs = split_checkpoint(list(args))
     if not inputs:
         raise JNDError("no input given: name images, folders or videos after the checkpoint")
+    fmt = table_format(output, value(fmt))
+    check_output_file(output, "--output", [checkpoint, *inputs])
+    check_encode_folder(encode, reference_level, inputs)
+    check_device(device)
     pred = resolve_predictor(checkpoint, device=device, batch_size=batch_size)
-    items = expand_inputs(list(inputs))
-    rows, images = predict_rows(pred, items, frames, aggregate, keep_images=encode is not None)
     if encode is not None:
-        encode_rows(pred, rows, images, encode, encode_level, reference_level)
+        check_encode_options(pred, encode_level, reference_level)
+    items = expand_inputs(list(inputs))
+    rows, images = predict_rows(pred, items, frames, value(aggregate), keep_images=encode is not None, strict=strict)
+    if encode is not None:
+        encode_rows(pred, rows, images, encode, encode_level, reference_level, overwrite=overwrite)
     if output is not None:
         write_rows(rows, output, fmt)
         typer.echo(f"wrote {len(rows)} rows to {output} ({pred.unit.upper()}, model {pred.spec.name})")
     else:
-        from rich.console import Console
-        from rich.table import Table
+        print_table(pred, rows, show_bits=encode is not None and reference_level is not None)
+    report_failures(rows, output)
 
-        table = Table(title=f"{pred.spec.name}: JND in {pred.unit.upper()}")
-        cols = ["input", "frame"] + pred.keys + (["encoded_level", "bits_saved_pct"] if encode and reference_level is not None else [])
-        for c in cols:
-            table.add_column(c)
-        for r in rows:
-            table.add_row(*[f"{r[c]:.2f}" if isinstance(r.get(c), float) else str(r.get(c, "")) for c in cols])
-        Console().print(table)
+
+def set_max_pixels(max_pixels: int | None) -> None:
+    """``--max-pixels``: through the environment, so worker processes see it too."""
+    from ..data.media import MAX_PIXELS_ENV
+
+    if max_pixels is not None:
+        os.environ[MAX_PIXELS_ENV] = str(max_pixels)
+
+
+def check_encode_folder(encode: Path | None, reference_level: int | None, inputs: list[Path]) -> None:
+    if encode is None:
+        if reference_level is not None:
+            raise JNDError("--reference-level compares encoded sizes: it needs --encode FOLDER")
+        return
+    if encode.exists() and not encode.is_dir():
+        raise BadInputError(encode, "is a file; --encode names a folder for the encoded images")
+    target = encode.resolve()
+    for given in inputs:
+        p = given.resolve()
+        if target == p or p in target.parents or target in p.parents:
+            raise BadInputError(encode, f"overlaps the input {given}; --encode needs a folder apart from the inputs")
+
+
+def print_table(pred: Predictor, rows: list[dict[str, Any]], show_bits: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{pred.spec.name}: JND in {pred.unit.upper()}")
+    cols = ["input", "frame"] + pred.keys + (["encoded_level", "bits_saved_pct"] if show_bits else [])
+    cols += ["error"] if any("error" in r for r in rows) else []
+    for c in cols:
+        table.add_column(c, overflow="fold")  # paths and reasons wrap, never end in an ellipsis
+    for r in rows:
+        table.add_row(*[f"{r[c]:.2f}" if isinstance(r.get(c), float) else str(r.get(c, "")) for c in cols])
+    Console().print(table)
+
+
+def report_failures(rows: list[dict[str, Any]], output: Path | None) -> None:
+    """One line per failed input on stderr, then exit code 2 if any failed."""
+    failed = [r for r in rows if r.get("error")]
+    if not failed:
+        return
+    for r in failed:
+        frame = f" (frame {r['frame']})" if r.get("frame") not in ("", None) else ""
+        print(f"error: {r['input']}{frame}: {r['error']}", file=sys.stderr)
+    inputs = {r["input"] for r in rows}
+    bad = {r["input"] for r in failed}
+    if len(inputs) > 1:
+        where = f" (rows with an 'error' in {output})" if output is not None else ""
+        print(f"error: {len(bad)} of {len(inputs)} inputs failed{where}; the others were predicted", file=sys.stderr)
+    raise typer.Exit(2)
 
 
 if __name__ == "__main__":

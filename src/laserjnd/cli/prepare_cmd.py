@@ -3,29 +3,29 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import Annotated, List, Optional
 
 import typer
 
 from ..errors import JNDError
-
-KINDS = ("default", "images", "videoset", "mcljci", "proxy")
+from .common import (Codec, LabelUnit, Preset, QualityMetric, SourceKind, Verbose, configure_output, value)
 
 
 def prepare_command(
-    output: Path = typer.Argument(..., help="Dataset root to create (replaced atomically when finished)."),
+    output: Path = typer.Argument(..., help="Dataset root to create (new or empty; built aside, renamed when finished)."),
     inputs: Optional[List[Path]] = typer.Argument(None, help="Input folder(s)/files for the chosen kind."),
-    kind: str = typer.Option("default", "--kind", "-k", help=f"Source kind: {', '.join(KINDS)}."),
+    kind: SourceKind = typer.Option(SourceKind.default, "--kind", "-k", help="Source kind."),
     labels: Optional[List[Path]] = typer.Option(None, "--labels", help="images: JND-Levels.txt; videoset: the 1st, 2nd, 3rd CSVs (repeat); mcljci: label folder."),
-    unit: str = typer.Option("qp", "--unit", help="Label unit of 'images'/'proxy': qp (H.264/H.265) or qf (JPEG)."),
-    codec: Optional[str] = typer.Option(None, "--codec", help="h264, h265 or jpeg (default: h264 for qp, jpeg for qf)."),
-    preset: str = typer.Option("medium", "--preset", help="x264/x265 preset."),
-    frames_per_clip: int = typer.Option(4, "--frames-per-clip", help="Frames sampled uniformly per video."),
-    metric: str = typer.Option("vmaf", "--metric", help="Proxy-label metric: vmaf, psnr_y, psnr_rgb, ssim."),
+    unit: LabelUnit = typer.Option(LabelUnit.qp, "--unit", help="Label unit of 'images'/'proxy': qp (H.264/H.265) or qf (JPEG)."),
+    codec: Optional[Codec] = typer.Option(None, "--codec", help="Default: h264 for qp, jpeg for qf."),
+    preset: Preset = typer.Option("medium", "--preset", metavar="<preset>",
+                                  help="x264/x265 preset: ultrafast, superfast, ... medium, slow, ... placebo."),
+    frames_per_clip: int = typer.Option(4, "--frames-per-clip", min=1, help="Frames sampled uniformly per video."),
+    metric: QualityMetric = typer.Option("vmaf", "--metric", help="Proxy-label metric."),
     delta: Optional[float] = typer.Option(None, "--delta", help="Proxy-label points per JND (vmaf default 6)."),
-    sur: float = typer.Option(0.75, "--sur", help="Satisfied-user ratio that defines a subjective JND point."),
-    max_side: Optional[int] = typer.Option(384, "--max-side", help="default kind: longest frame side in pixels."),
-    limit: Optional[int] = typer.Option(None, "--limit", help="default kind: use only the first N photos."),
+    sur: float = typer.Option(0.75, "--sur", help="Satisfied-user ratio that defines a subjective JND point, in (0, 1)."),
+    max_side: Optional[int] = typer.Option(384, "--max-side", min=1, help="default kind: longest frame side in pixels."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="default kind: use only the first N photos."),
     split: str = typer.Option("0.7,0.15,0.15", "--split", help="train,valid,test fractions over distinct content."),
     seed: int = typer.Option(0, "--seed", help="Seed of the content split."),
     saliency: bool = typer.Option(False, "--saliency", help="Also write visual-attention target maps."),
@@ -33,20 +33,29 @@ def prepare_command(
     workers: Optional[int] = typer.Option(None, "--workers", help="Parallel ladder workers (default: all cores)."),
     executor: str = typer.Option("local", "--executor", help="Where ladders run: local (process pool) or dask."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="dask: scheduler address, e.g. tcp://10.0.0.5:8786 (default: a local cluster)."),
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a dataset laserjnd wrote at OUTPUT (nothing else).")] = False,
+    max_pixels: Annotated[Optional[int], typer.Option(
+        "--max-pixels", min=1, help="Refuse larger images before decoding (default 150 million).")] = None,
+    verbose: Verbose = 0,
 ):
     """Build root/{train,valid,test} + JND-Levels.txt + jnd{1,2,3}{split} JND-quality frames + manifest."""
+    configure_output(verbose)
     from ..data import sources
     from ..data.codecs import CodecSettings
     from ..data.default_content import default_content
     from ..data.labels.proxy import ProxyRule
-    from ..data.prepare import PrepareConfig, prepare_dataset
+    from ..data.prepare import PrepareConfig, check_output_folder, prepare_dataset
+    from .predict_cmd import set_max_pixels
 
+    kind, unit, codec, preset, metric = (value(v) for v in (kind, unit, codec, preset, metric))
     inputs = list(inputs or [])
     labels = list(labels or [])
-    if kind not in KINDS:
-        raise JNDError(f"--kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    set_max_pixels(max_pixels)
+    if not 0.0 < sur < 1.0:  # checked even where the kind does not use it: never silently ignored
+        raise JNDError(f"--sur must lie strictly between 0 and 1, got {sur}")
     if kind != "default" and not inputs:
         raise JNDError(f"--kind {kind} needs an input folder or files")
+    check_output_folder(output, inputs + labels, overwrite)  # before any input is read
     if kind == "default":
         source = default_content(max_side=max_side, limit=limit)
     elif kind == "images":
@@ -66,6 +75,6 @@ def prepare_command(
     settings = CodecSettings(codec=codec, preset=preset) if codec else None
     rule = ProxyRule(metric=metric, delta=delta) if delta is not None else ProxyRule(metric=metric)
     cfg = PrepareConfig(codec=settings, rule=rule, fractions=fractions, seed=seed, cache_dir=cache_dir,
-                        workers=workers, executor=executor, scheduler=scheduler, saliency=saliency)
+                        workers=workers, executor=executor, scheduler=scheduler, saliency=saliency, overwrite=overwrite)
     root = prepare_dataset(output, source, cfg)
     typer.echo(f"dataset written to {root} ({len(source.items)} frames, {source.unit} labels, kind {source.kind})")

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from ..errors import JNDError
+from .common import QualityMetric, Split, Verbose, check_device, check_output_file, configure_output, value
 from .train_cmd import parse_size, resolve_level
 
 
@@ -19,25 +19,31 @@ def test_command(
     model: str = typer.Argument(..., help="registered model name the checkpoint must hold"),
     data_dir: Path = typer.Option(..., "--data_dir", "--data-dir", help="prepared dataset root"),
     model_weights_path: Path = typer.Option(..., "--model_weights_path", "--model-weights-path", "--checkpoint",
-                                            help="checkpoint written by `laserjnd train` (.pt or Lightning .ckpt)"),
+                                            help="checkpoint written by `laserjnd train` (.pt, Lightning .ckpt or .safetensors)"),
     result_path: Path = typer.Option(..., "--result_path", "--result-path", help="per-frame CSV; summary JSON and plots beside it"),
-    jnd_column: Optional[int] = typer.Option(None, "--jnd_column", "--jnd-column", help="0..2; must match the checkpoint"),
-    level: Optional[int] = typer.Option(None, "--level", help="1..3; alias of --jnd_column+1"),
+    jnd_column: Optional[int] = typer.Option(None, "--jnd_column", "--jnd-column", min=0, max=2, help="0..2; must match the checkpoint"),
+    level: Optional[int] = typer.Option(None, "--level", min=1, max=3, help="1..3; alias of --jnd_column+1"),
     input_size: Optional[str] = typer.Option(None, "--input-size", "--input_size", help="HxW; must match the checkpoint"),
-    split: str = typer.Option("test", "--split"),
-    metric: str = typer.Option("psnr_y", "--metric", help="ladder quality metric for the quality error (psnr_y, psnr_rgb, ssim, vmaf)"),
-    batch_size: int = typer.Option(8, "--batch_size", "--batch-size"),
-    device: Optional[str] = typer.Option(None, "--device", help="default: cuda if available"),
+    split: Split = typer.Option(Split.test, "--split"),
+    metric: QualityMetric = typer.Option(QualityMetric.psnr_y, "--metric", help="ladder quality metric for the quality error"),
+    batch_size: int = typer.Option(8, "--batch_size", "--batch-size", min=1),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:N or mps (default: cuda if available)"),
     plots: bool = typer.Option(True, "--plots/--no-plots"),
+    verbose: Verbose = 0,
 ) -> None:
     """Evaluate a checkpoint on a split: per-frame CSV, summary JSON, plots, and a table vs the median baseline."""
+    configure_output(verbose)
     from rich.console import Console
     from rich.table import Table
 
-    from ..evaluation.evaluate import evaluate
+    from ..evaluation.evaluate import evaluate, summary_paths
 
+    metric = value(metric)
+    check_device(device)
+    check_output_file(result_path, "--result_path", [model_weights_path, data_dir])
+    check_output_file(summary_paths(result_path)[0], "--result_path", [model_weights_path])
     res = evaluate(model_weights_path, data_dir, result_path, expect_model=model, level=resolve_level(jnd_column, level),
-                   input_size=parse_size(input_size), split=split, quality_metric=metric, batch_size=batch_size,
+                   input_size=parse_size(input_size), split=value(split), quality_metric=metric, batch_size=batch_size,
                    device=device, plots=plots)
     s = res.summary
     unit = s["unit"].upper()

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 
 from ..errors import JNDError
+from .common import Accelerator, TrainPrecision, Verbose, check_output_file, configure_output, value
 
 
 def parse_size(text: str | None) -> tuple[int, int] | None:
@@ -48,59 +48,54 @@ def resolve_level(jnd_column: int | None, level: int | None) -> int | None:
     return None if jnd_column is None else jnd_column + 1
 
 
-def _log_to_stderr() -> None:
-    """Show the recipe's messages (prerequisites trained/reused) once, without touching other loggers."""
-    logger = logging.getLogger("laserjnd")
-    if not logger.handlers:
-        h = logging.StreamHandler()
-        h.setFormatter(logging.Formatter("%(message)s"))
-        logger.addHandler(h)
-        logger.setLevel(logging.INFO)
-        logger.propagate = False
-
-
 def train_command(
     model: str = typer.Argument(..., help="registered model name (see `laserjnd models`)"),
     data_dir: Path = typer.Option(..., "--data_dir", "--data-dir", help="prepared dataset root (train/valid/test)"),
     checkpoint_path: Path = typer.Option(..., "--checkpoint_path", "--checkpoint-path",
                                          help="compact checkpoint written at the end (best validation epoch)"),
     csv_log_path: Optional[Path] = typer.Option(None, "--csv_log_path", "--csv-log-path", help="one CSV row per epoch"),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="default: 300 (LASeR-JND) / 500 (MTJND)"),
-    batch_size: int = typer.Option(8, "--batch_size", "--batch-size"),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="default: 300 (LASeR-JND) / 500 (MTJND)"),
+    batch_size: int = typer.Option(8, "--batch_size", "--batch-size", min=1),
     learning_rate: float = typer.Option(1e-5, "--learning_rate", "--learning-rate", help="Adam learning rate"),
-    jnd_column: Optional[int] = typer.Option(None, "--jnd_column", "--jnd-column", help="0..2 (level-1), single-level models"),
-    level: Optional[int] = typer.Option(None, "--level", help="1..3; alias of --jnd_column+1 (ae: target 0..3)"),
+    jnd_column: Optional[int] = typer.Option(None, "--jnd_column", "--jnd-column", min=0, max=2,
+                                             help="0..2 (level-1), single-level models"),
+    level: Optional[int] = typer.Option(None, "--level", min=0, max=3, help="1..3; alias of --jnd_column+1 (ae: target 0..3)"),
     input_size: Optional[str] = typer.Option(None, "--input-size", "--input_size", help="HxW; default the paper's size"),
-    devices: str = typer.Option("1", "--devices", help="count, 'auto' or list 0,1"),
-    num_nodes: int = typer.Option(1, "--num-nodes", "--num_nodes"),
-    accelerator: str = typer.Option("auto", "--accelerator", help="auto, cpu, gpu, mps"),
-    precision: str = typer.Option("32-true", "--precision", help="32-true, 16-mixed, bf16-mixed"),
+    devices: str = typer.Option("1", "--devices", help="passed to Lightning as given: a count, 'auto', or GPU ids like 0,1"),
+    num_nodes: int = typer.Option(1, "--num-nodes", "--num_nodes", min=1),
+    accelerator: Accelerator = typer.Option(Accelerator.auto, "--accelerator"),
+    precision: TrainPrecision = typer.Option(TrainPrecision.fp32, "--precision"),
     seed: int = typer.Option(0, "--seed"),
-    resume: bool = typer.Option(False, "--resume", help="continue from the run's last.ckpt"),
-    workers: int = typer.Option(0, "--workers", help="DataLoader worker processes"),
+    resume: bool = typer.Option(False, "--resume", help="continue the run from its last.ckpt (same settings)"),
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="start afresh, replacing an earlier run's model, checkpoints and log")] = False,
+    workers: int = typer.Option(0, "--workers", min=0, help="DataLoader worker processes"),
     prereq_dir: Optional[Path] = typer.Option(None, "--prereq-dir", "--prereq_dir",
                                               help="cache of trained prerequisite AEs (default <data_dir>_prerequisites)"),
-    prereq_epochs: Optional[int] = typer.Option(None, "--prereq-epochs", help="epochs for prerequisites (default --epochs)"),
+    prereq_epochs: Optional[int] = typer.Option(None, "--prereq-epochs", min=1, help="epochs for prerequisites (default --epochs)"),
     init_output_bias: bool = typer.Option(False, "--init-output-bias", help="start QP outputs at the train-label median (speeds up short runs; not in the originals)"),
-    patience: Optional[int] = typer.Option(None, "--patience", help="early stopping on val_loss"),
+    patience: Optional[int] = typer.Option(None, "--patience", min=1, help="early stopping on val_loss"),
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Lightning checkpoints + TensorBoard (default <checkpoint>_run)"),
     diverge_factor: float = typer.Option(1e6, "--diverge-factor", help="stop when loss > this x the first loss"),
-    cfg: Optional[list[str]] = typer.Option(None, "--cfg", help="extra model config key=value (repeatable)"),
+    cfg: Optional[list[str]] = typer.Option(None, "--cfg", metavar="KEY=VALUE", help="extra model config key=value (repeatable)"),
     tensorboard: bool = typer.Option(True, "--tensorboard/--no-tensorboard", help="TensorBoard logs in the run folder"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bars"),
+    verbose: Verbose = 0,
 ) -> None:
     """Train MODEL (first training or reusing the autoencoders it needs); keeps the best validation epoch."""
+    configure_output(verbose, lightning=True)
     from ..training.recipe import TrainConfig, build_model_cfg, train_model
 
-    _log_to_stderr()
     size = parse_size(input_size)
+    check_output_file(checkpoint_path, "--checkpoint_path", [data_dir])
+    check_output_file(csv_log_path, "--csv_log_path", [data_dir, checkpoint_path])
     model_cfg = build_model_cfg(model, level=resolve_level(jnd_column, level), input_size=size, extra=parse_cfg(cfg))
     tc = TrainConfig(
         data_dir=data_dir, checkpoint_path=checkpoint_path, input_size=size, csv_log_path=csv_log_path, epochs=epochs,
         batch_size=batch_size, learning_rate=learning_rate, seed=seed, devices=devices, num_nodes=num_nodes,
-        accelerator=accelerator, precision=precision, workers=workers, resume=resume, patience=patience,
-        prereq_dir=prereq_dir, prereq_epochs=prereq_epochs, init_output_bias=init_output_bias, run_dir=run_dir, diverge_factor=diverge_factor,
-        progress=not quiet, tensorboard=tensorboard,
+        accelerator=value(accelerator), precision=value(precision), workers=workers, resume=resume, overwrite=overwrite,
+        patience=patience, prereq_dir=prereq_dir, prereq_epochs=prereq_epochs, init_output_bias=init_output_bias,
+        run_dir=run_dir, diverge_factor=diverge_factor, progress=not quiet, tensorboard=tensorboard, verbose=verbose > 0,
     )
     result = train_model(model, model_cfg, tc)
     from lightning.fabric.utilities.rank_zero import rank_zero_only

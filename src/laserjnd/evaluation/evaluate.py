@@ -83,6 +83,10 @@ def evaluate(
     for batch in loader:
         preds.append(predict_canonical(model, batch["frame"].to(dev)).cpu().numpy())
     pred = np.concatenate(preds).astype(np.float64)  # (N, L)
+    bad = ~np.isfinite(pred).all(axis=1)
+    if bad.any():  # never dropped from the metrics: a model that answers NaN has failed the test
+        raise BadInputError(checkpoint, f"the model predicts NaN or inf for {int(bad.sum())} of {len(pred)} frames "
+                                        f"(first: {ds.names[int(np.argmax(bad))]}); no metrics written")
     levels = list(spec.levels)
     true = np.asarray(ds.labels, dtype=np.float64)[:, [k - 1 for k in levels]]
 

@@ -108,7 +108,10 @@ class Predictor:
         return self.predict_batch([image])[0]
 
     def predict_batch(self, images: Sequence[ImageLike] | Iterable[ImageLike]) -> list[dict[str, float]]:
-        return self.predict_rgb([to_rgb_uint8(im) for im in images])
+        rows = self.predict_rgb([to_rgb_uint8(im) for im in images])
+        if not all(np.isfinite(v) for r in rows for v in r.values()):
+            raise JNDError(f"model {self.spec.name!r} predicted NaN or inf; no usable JND level")
+        return rows
 
     def predict_rgb(self, frames: Sequence[np.ndarray]) -> list[dict[str, float]]:
         """RGB uint8 frames -> one dict per frame, batched."""
