@@ -165,7 +165,8 @@ def test_cli_prepare_default(tmp_path, cache_dir, monkeypatch):
 
 def test_cli_prepare_bad_kind(tmp_path, capsys):
     assert main(["prepare", str(tmp_path / "x"), "--kind", "nope"]) == 2
-    assert "--kind must be one of" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "'--kind'" in err and "'nope' is not one of 'default', 'images'" in err and err.count("\n") == 1
 
 
 def test_cli_prepare_missing_folder(tmp_path, capsys):

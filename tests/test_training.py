@@ -100,9 +100,9 @@ def test_nan_loss_stops_with_clear_error_and_keeps_good_checkpoint(tmp_path, dat
     with pytest.raises(TrainingDiverged, match="loss is nan.*last good checkpoint"):
         train_model("ae", {"target": 0, "input_size": SIZE}, _cfg(tmp_path, data, epochs=3))
     last = tmp_path / "model_run" / "checkpoints" / "last.ckpt"
-    assert torch.load(last, weights_only=False)["epoch"] == 0
+    assert torch.load(last, weights_only=True)["epoch"] == 0
     assert (tmp_path / "model.pt").is_file()  # best epoch exported
-    state = torch.load(tmp_path / "model.pt", weights_only=False)["state_dict"]
+    state = torch.load(tmp_path / "model.pt", weights_only=True)["state_dict"]
     assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
 
 
@@ -145,7 +145,7 @@ def test_resume_after_kill_keeps_finished_epochs(tmp_path, data):
     time.sleep(0.3)  # let it get into the next epoch
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    done = torch.load(ckpt_dir / "last.ckpt", weights_only=False)["epoch"]
+    done = torch.load(ckpt_dir / "last.ckpt", weights_only=True)["epoch"]
     before = [r for r in csv.DictReader(open(log)) if int(r["epoch"]) <= done]
     assert before and before[0]["epoch"] == "0"
 
@@ -155,7 +155,7 @@ def test_resume_after_kill_keeps_finished_epochs(tmp_path, data):
     rows = list(csv.DictReader(open(log)))
     assert [int(r["epoch"]) for r in rows] == list(range(done + 3))  # nothing lost, nothing doubled
     assert rows[: len(before)] == before  # finished epochs' rows untouched
-    assert torch.load(ckpt_dir / "last.ckpt", weights_only=False)["epoch"] == done + 2
+    assert torch.load(ckpt_dir / "last.ckpt", weights_only=True)["epoch"] == done + 2
     assert (tmp_path / "m.pt").is_file()
 
 
