@@ -237,7 +237,7 @@ def run_job(a, man, model: str, level: int | None, seed: int) -> dict:
     tc = TrainConfig(data_dir=a.data_root, checkpoint_path=ck, input_size=a.input_size, epochs=a.epochs,
                      batch_size=a.batch_size, learning_rate=a.lr, seed=seed, workers=0, prereq_dir=a.work_dir / "prereq",
                      prereq_epochs=a.prereq_epochs, csv_log_path=ck.with_suffix(".csv"), progress=False, tensorboard=False,
-                     init_output_bias=a.init_output_bias)
+                     init_output_bias=a.init_output_bias, overwrite=True)  # a rerun job replaces its own earlier run
     torch.manual_seed(seed)
     t0 = time.time()
     with contextlib.redirect_stdout(io.StringIO()):

@@ -12,11 +12,11 @@ from laserjnd.data.default_content import benchmark_content
 from laserjnd.data.prepare import PrepareConfig, prepare_dataset
 
 if __name__ == "__main__":
-    prepare_dataset(f"{sys.argv[1]}/data", benchmark_content(), PrepareConfig(seed=0))
+    prepare_dataset(f"{sys.argv[1]}/data", benchmark_content(), PrepareConfig(seed=0, overwrite=True))
 PY
 .venv/bin/laserjnd train mj-lite --data_dir "$work/data" --checkpoint_path "$work/mj-lite.pt" \
     --csv_log_path "$work/log.csv" --epochs 40 --prereq-epochs 15 --batch_size 8 --learning_rate 1e-3 \
-    --input-size 128x224 --seed 0 --no-tensorboard --cfg 'init_levels=[30,34,37]'
+    --input-size 128x224 --seed 0 --no-tensorboard --cfg 'init_levels=[30,34,37]' --overwrite
 .venv/bin/laserjnd test mj-lite --data_dir "$work/data" --model_weights_path "$work/mj-lite.pt" \
     --result_path "$work/test.csv"
 .venv/bin/python - "$work" <<'PY'
