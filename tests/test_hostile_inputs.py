@@ -494,7 +494,7 @@ def test_predict_output_is_never_an_input(tmp_path, capfd, ckpt, image):
     (["predict", "x.png", "--device", "toaster"], ["--device 'toaster'"]),
     (["predict", "x.png", "--reference-level", "22"], ["--reference-level", "needs --encode"]),
     (["prepare", "OUT", "--frames-per-clip", "0"], ["'--frames-per-clip'"]),
-    (["prepare", "OUT", "--workers", "-2"], ["'--workers'"]),
+    (["prepare", "OUT", "--workers", "-2"], ["--workers must be at least 1, got -2"]),
     (["prepare", "OUT", "--sur", "1.5"], ["--sur", "between 0 and 1"]),
     (["prepare", "OUT", "--sur", "0"], ["--sur", "between 0 and 1"]),
     (["prepare", "OUT", "--max-side", "0"], ["'--max-side'"]),
