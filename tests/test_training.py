@@ -125,6 +125,20 @@ def test_level_for_multi_level_model_is_an_error():
     assert build_model_cfg("ae", level=3) == {"target": 3}
 
 
+def test_tensorboard_is_optional(monkeypatch):
+    import importlib.util
+
+    from laserjnd.errors import JNDError
+    from laserjnd.training.recipe import use_tensorboard
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name in ("tensorboard", "tensorboardX") else real(name, *a))
+    assert use_tensorboard(None) is False and use_tensorboard(False) is False  # default: off when missing
+    with pytest.raises(JNDError, match="tensorboard is not installed.*--no-tensorboard"):
+        use_tensorboard(True)
+
+
 def _train_cli(*args) -> list[str]:
     return [sys.executable, "-m", "laserjnd.cli.train_cmd", *map(str, args)]
 

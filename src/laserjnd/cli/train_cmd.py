@@ -78,7 +78,8 @@ def train_command(
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Lightning checkpoints + TensorBoard (default <checkpoint>_run)"),
     diverge_factor: float = typer.Option(1e6, "--diverge-factor", help="stop when loss > this x the first loss"),
     cfg: Optional[list[str]] = typer.Option(None, "--cfg", metavar="KEY=VALUE", help="extra model config key=value (repeatable)"),
-    tensorboard: bool = typer.Option(True, "--tensorboard/--no-tensorboard", help="TensorBoard logs in the run folder"),
+    tensorboard: Optional[bool] = typer.Option(None, "--tensorboard/--no-tensorboard",
+                                               help="TensorBoard logs in the run folder (default: when installed)"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bars"),
     verbose: Verbose = 0,
 ) -> None:

@@ -58,7 +58,7 @@ class TrainConfig:
     diverge_factor: float = 1e6
     init_output_bias: bool = False  # start QP outputs at the train-label median (not in the originals)
     progress: bool = True
-    tensorboard: bool = True  # TensorBoard pulls in TensorFlow when installed (~10 s start-up)
+    tensorboard: bool | None = None  # None: on when tensorboard is installed (it pulls in TensorFlow, ~10 s)
     overwrite: bool = False  # a fresh run may replace an earlier run's model, checkpoints and log
     verbose: bool = False  # Lightning's model summary
 
@@ -81,6 +81,7 @@ class TrainConfig:
             raise JNDError(f"--diverge-factor must be a finite number > 0, got {self.diverge_factor}")
         if self.resume and self.overwrite:
             raise JNDError("--resume continues the earlier run and --overwrite replaces it: choose one")
+        self.tensorboard = use_tensorboard(self.tensorboard)
 
     def resolved_run_dir(self) -> Path:
         return self.run_dir or self.checkpoint_path.with_name(self.checkpoint_path.stem + "_run")
@@ -91,6 +92,17 @@ class TrainConfig:
     def to_meta(self) -> dict[str, Any]:
         d = asdict(self)
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in d.items()}
+
+
+def use_tensorboard(asked: bool | None) -> bool:
+    """TensorBoard is an extra: ``None`` logs to it when installed; ``True`` without it is an error."""
+    import importlib.util
+
+    installed = any(importlib.util.find_spec(m) is not None for m in ("tensorboard", "tensorboardX"))
+    if asked and not installed:
+        raise JNDError("TensorBoard logging was asked for but tensorboard is not installed: "
+                       "pip install 'laserjnd[tensorboard]', or train with --no-tensorboard")
+    return installed if asked is None else bool(asked)
 
 
 @dataclass
