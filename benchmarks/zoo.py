@@ -109,7 +109,7 @@ def resolve_args(a: argparse.Namespace) -> argparse.Namespace:
     if unknown:
         raise SystemExit(f"unknown zoo model(s): {unknown}; choose from {', '.join(ZOO_ORDER)}")
     a.models = [m for m in ZOO_ORDER if m in a.models]
-    from laserjnd.data.prepare import default_cache_dir
+    from laserjnd.utils.cache import default_cache_dir
 
     tag = "quick" if a.quick else "bench"
     a.data_root = a.data_root or default_cache_dir() / "zoo" / f"data-{tag}"
@@ -126,13 +126,15 @@ def content_source(quick: bool):
         from laserjnd.data.default_content import default_content
 
         return default_content(max_side=QUICK_CONTENT["max_side"], limit=QUICK_CONTENT["limit"])
-    from laserjnd.data.default_content import benchmark_content
+    if str(REPO) not in sys.path:  # benchmarks/content.py, also when run as a script
+        sys.path.insert(0, str(REPO))
+    from benchmarks.content import benchmark_content
 
     return benchmark_content(CONTENT["max_side"], CONTENT["scales"], CONTENT["frames_per_clip"])
 
 
 def ensure_dataset(a: argparse.Namespace) -> dict:
-    from laserjnd.data.dataset import read_manifest
+    from laserjnd.data.layout import read_manifest
     from laserjnd.data.prepare import PrepareConfig, prepare_dataset
 
     man = read_manifest(a.data_root)

@@ -8,7 +8,7 @@ work="${1:-outputs/default-model}"
 bash scripts/get-content.sh
 .venv/bin/python - "$work" <<'PY'
 import sys
-from laserjnd.data.default_content import benchmark_content
+from benchmarks.content import benchmark_content  # run from the repository root
 from laserjnd.data.prepare import PrepareConfig, prepare_dataset
 
 if __name__ == "__main__":

@@ -56,6 +56,7 @@ class _Stage:
 def run_demo(cfg: DemoConfig) -> Path:
     from .cli.predict_cmd import encode_rows, predict_rows, write_rows
     from .data.default_content import default_content
+    from .data.layout import read_manifest
     from .data.prepare import PrepareConfig, prepare_dataset
     from .evaluation.evaluate import evaluate
     from .inference.predictor import Predictor
@@ -67,7 +68,7 @@ def run_demo(cfg: DemoConfig) -> Path:
     with _Stage(cfg, "prepare"):
         data = prepare_dataset(out / "data", default_content(cfg.max_side, cfg.scales, cfg.limit),
                                PrepareConfig(seed=cfg.seed, workers=cfg.workers, overwrite=True))
-    manifest = json.loads((data / "manifest.json").read_text())
+    manifest = read_manifest(data)
     train_labels = np.array([f["labels"] for f in manifest["frames"] if f["split"] == "train"])
 
     with _Stage(cfg, "train"):

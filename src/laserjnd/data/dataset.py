@@ -1,4 +1,4 @@
-"""PyTorch ``Dataset`` over the prepared layout (see ``prepare.py``).
+"""PyTorch ``Dataset`` over the prepared layout (see ``layout.py``).
 
 Each item is a dict of canonical tensors (RGB, float32 in [0, 1], resized with area
 interpolation to ``input_size`` = (H, W)); models convert them to their own convention:
@@ -12,7 +12,6 @@ interpolation to ``input_size`` = (H, W)); models convert them to their own conv
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import cv2
@@ -22,6 +21,7 @@ from torch.utils.data import Dataset
 
 from ..errors import BadInputError
 from .labels.mtjnd import read_split
+from .layout import DatasetLayout, read_manifest  # noqa: F401  (read_manifest: part of this module's API)
 from .media import read_image
 
 
@@ -39,16 +39,6 @@ def to_tensor(frame: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(frame.transpose(2, 0, 1))).float().div_(255.0)
 
 
-def read_manifest(root: str | Path) -> dict:
-    path = Path(root) / "manifest.json"
-    if not path.is_file():
-        return {}
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise BadInputError(path, f"manifest is not valid JSON ({e.msg} at line {e.lineno})") from None
-
-
 class JNDDataset(Dataset):
     def __init__(
         self,
@@ -60,11 +50,12 @@ class JNDDataset(Dataset):
         unit: str | None = None,
     ):
         self.root = Path(root)
+        self.layout = DatasetLayout(self.root)
         self.split = split
         self.input_size = tuple(input_size)
-        self.manifest = read_manifest(self.root)
+        self.manifest = self.layout.read_manifest()
         self.unit = unit or self.manifest.get("label_unit", "qp")
-        folder = self.root / split
+        folder = self.layout.frames_dir(split)
         if not folder.is_dir():
             raise BadInputError(folder, f"split folder {split!r} not found (expected the prepared layout)")
         self.paths, labels = read_split(folder, unit=self.unit)
@@ -74,9 +65,10 @@ class JNDDataset(Dataset):
         self.with_saliency = saliency
         if jnd_frames:
             for k in (1, 2, 3):
-                missing = [p.name for p in self.paths if not (self.root / f"jnd{k}{split}" / p.name).is_file()]
+                folder = self.layout.jnd_frames_dir(split, k)
+                missing = [p.name for p in self.paths if not (folder / p.name).is_file()]
                 if missing:
-                    raise BadInputError(self.root / f"jnd{k}{split}", f"{len(missing)} JND-quality frames missing, e.g. {missing[0]}")
+                    raise BadInputError(folder, f"{len(missing)} JND-quality frames missing, e.g. {missing[0]}")
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -85,16 +77,16 @@ class JNDDataset(Dataset):
         return to_tensor(resize_rgb(read_image(path), self.input_size))
 
     def saliency_path(self, i: int) -> Path:
-        return self.root / f"saliency{self.split}" / f"{self.paths[i].stem}.png"
+        return self.layout.saliency_dir(self.split) / f"{self.paths[i].stem}.png"
 
     def ladder_path(self, i: int) -> Path:
-        return self.root / "ladders" / self.split / f"{self.paths[i].stem}.json"
+        return self.layout.ladder_path(self.split, self.paths[i].stem)
 
     def __getitem__(self, i: int) -> dict:
         item = {"frame": self._load(self.paths[i]), "jnd": torch.from_numpy(self.labels[i].copy()), "name": self.names[i]}
         if self.with_jnd_frames:
             item["jnd_frames"] = torch.stack(
-                [self._load(self.root / f"jnd{k}{self.split}" / self.paths[i].name) for k in (1, 2, 3)]
+                [self._load(self.layout.jnd_frames_dir(self.split, k) / self.paths[i].name) for k in (1, 2, 3)]
             )
         if self.with_saliency:
             sal = self.saliency_path(i)
@@ -106,3 +98,12 @@ class JNDDataset(Dataset):
                 m = cv2.resize(m, (w, h), interpolation=cv2.INTER_AREA)
                 item["saliency"] = torch.from_numpy(m).float().div_(255.0)[None]
         return item
+
+
+def open_split(root: str | Path, split: str, input_size: tuple[int, int], *, jnd_frames: bool = False,
+               saliency: bool = False) -> JNDDataset:
+    """``JNDDataset`` with a clear error when the prepared dataset lacks the split."""
+    folder = DatasetLayout(root).frames_dir(split)
+    if not folder.is_dir():
+        raise BadInputError(Path(root), f"dataset has no {split!r} split (expected folder {folder})")
+    return JNDDataset(root, split, input_size=tuple(input_size), jnd_frames=jnd_frames, saliency=saliency)

@@ -1,13 +1,5 @@
-"""``laserjnd prepare``: source -> ladders -> labels -> the layout the published code trains on.
-
-Layout written under ``root``::
-
-    root/{train,valid,test}/<name>.png        frames (RGB, native size after optional scaling)
-    root/{split}/JND-Levels.txt               JND1 JND2 JND3 per line, lines in sorted file-name order
-    root/jnd{1,2,3}{split}/<name>.png         each frame encoded at its JND-k level and decoded
-    root/ladders/{split}/<name>.json          each frame's encoding ladder (bits, PSNR, SSIM, VMAF)
-    root/saliency{split}/<name>.png           optional visual-attention targets (--saliency)
-    root/manifest.json                        sources, codec settings, label rule, split seed, version
+"""``laserjnd prepare``: source -> ladders -> labels -> the layout the published code trains on
+(``layout.DatasetLayout``: frames, ``JND-Levels.txt``, JND-quality frames, ladders, saliency, manifest).
 
 The dataset is built in a temporary folder beside ``root`` and renamed at the end, so a failed
 run never leaves a dataset that looks complete (a killed run's temporary folder is removed by the
@@ -34,17 +26,16 @@ from tqdm.auto import tqdm
 from .. import __version__
 from ..errors import BadInputError, JNDError, OutputExistsError
 from ..utils.atomic import atomic_dir, atomic_write_json
+from ..utils.cache import default_cache_dir
 from ..utils.hashing import dict_hash
 from .codecs import CodecSettings, jnd_quality_frame, round_level
 from .labels.mtjnd import write_jnd_levels
 from .labels.proxy import ProxyRule, proxy_labels_from_ladder
 from .labels.units import validate_labels
 from .ladder import LadderCache
+from .layout import SPLITS, DatasetLayout
 from .media import write_png
 from .sources import FrameItem, Source
-
-SPLITS = ("train", "valid", "test")
-
 
 @dataclass
 class PrepareConfig:
@@ -59,10 +50,6 @@ class PrepareConfig:
     saliency: bool = False
     progress: bool = True
     overwrite: bool = False  # replace a previous laserjnd dataset at the output
-
-
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("LASERJND_CACHE_DIR", Path.home() / ".cache" / "laserjnd"))
 
 
 def split_by_content(content_ids: list[str], fractions=(0.7, 0.15, 0.15), seed: int = 0) -> dict[str, str]:
@@ -101,18 +88,19 @@ def prepare_dataset(root: str | Path, source: Source, config: PrepareConfig | No
     labels = np.stack([_labels_for(it, lad, source, cfg.rule) for it, lad in zip(items, ladders)])
 
     with atomic_dir(root, replace=cfg.overwrite) as tmp:
-        records = _write_frames(tmp, items, ladders, labels, assignment, settings, cfg.progress)
+        layout = DatasetLayout(tmp)
+        records = _write_frames(layout, items, ladders, labels, assignment, settings, cfg.progress)
         for split in SPLITS:
             rows = sorted((r for r in records if r["split"] == split), key=lambda r: r["file"])
             if rows:  # a split given fraction 0 stays absent
-                write_jnd_levels(tmp / split / "JND-Levels.txt", np.array([r["labels"] for r in rows]).reshape(-1, 3), unit=source.unit)
+                write_jnd_levels(layout.labels_file(split), np.array([r["labels"] for r in rows]).reshape(-1, 3), unit=source.unit)
         if cfg.saliency:
             from .saliency import write_saliency_maps
 
             for split in SPLITS:
-                write_saliency_maps(tmp / split, tmp / f"saliency{split}")
+                write_saliency_maps(layout.frames_dir(split), layout.saliency_dir(split))
         manifest = _manifest(source, settings, cfg, records)
-        atomic_write_json(tmp / "manifest.json", manifest)
+        atomic_write_json(layout.manifest_path, manifest)
     return root
 
 
@@ -148,7 +136,7 @@ def check_output_folder(root: str | Path, inputs: Iterable[str | Path] = (), ove
 def read_own_manifest(root: Path) -> dict | None:
     """The folder's manifest if laserjnd wrote it, else None."""
     try:
-        manifest = json.loads((root / "manifest.json").read_text())
+        manifest = json.loads(DatasetLayout(root).manifest_path.read_text())
     except (OSError, ValueError):
         return None
     ok = isinstance(manifest, dict) and manifest.get("tool") == "laserjnd" and isinstance(manifest.get("frames"), list)
@@ -157,20 +145,22 @@ def read_own_manifest(root: Path) -> dict | None:
 
 def foreign_entries(root: Path, manifest: dict) -> list[Path]:
     """Files and folders under ``root`` that are not part of the layout the manifest describes."""
-    ours = {Path("manifest.json"), Path("ladders")}
+    layout = DatasetLayout(root)
+    ours = {layout.manifest_path}
     for split in SPLITS:
-        folders = [split, *(f"jnd{k}{split}" for k in (1, 2, 3)), f"saliency{split}"]
-        ours |= {Path(f) for f in folders} | {Path(split, "JND-Levels.txt"), Path("ladders", split)}
+        folders = layout.frame_folders(split)
+        ladders = layout.ladders_dir(split)
+        ours |= {*folders, layout.labels_file(split), ladders, ladders.parent}
         for rec in manifest["frames"]:
             if isinstance(rec, dict) and rec.get("split") == split:
-                ours |= {Path(f, str(rec.get("file"))) for f in folders}
-                ours.add(Path("ladders", split, f"{rec.get('name')}.json"))
+                ours |= {f / str(rec.get("file")) for f in folders}
+                ours.add(layout.ladder_path(split, str(rec.get("name"))))
     found = []
-    for folder, dirs, files in os.walk(root):
+    for folder, dirs, files in os.walk(layout.root):
         for name in sorted(dirs + files):
-            rel = Path(folder, name).relative_to(root)
-            if rel not in ours:
-                found.append(root / rel)
+            path = Path(folder, name)
+            if path not in ours:
+                found.append(path)
                 if name in dirs:
                     dirs.remove(name)  # one report per foreign folder
     return found
@@ -193,17 +183,18 @@ def _labels_for(item: FrameItem, ladder, source: Source, rule: ProxyRule) -> np.
     return lab[0]
 
 
-def _write_frames(tmp: Path, items, ladders, labels, assignment, settings: CodecSettings, progress: bool) -> list[dict]:
+def _write_frames(layout: DatasetLayout, items, ladders, labels, assignment, settings: CodecSettings,
+                  progress: bool) -> list[dict]:
     records = []
     bar = tqdm(list(zip(items, ladders, labels)), desc="writing frames", disable=not progress, unit="frame")
     for it, ladder, lab in bar:
         split = assignment[it.content_id]
         frame = it.load()
         file = f"{it.name}.png"
-        write_png(tmp / split / file, frame)
+        write_png(layout.frames_dir(split) / file, frame)
         for k in range(3):
-            write_png(tmp / f"jnd{k + 1}{split}" / file, jnd_quality_frame(frame, float(lab[k]), settings))
-        atomic_write_json(tmp / "ladders" / split / f"{it.name}.json", ladder.to_dict())
+            write_png(layout.jnd_frames_dir(split, k + 1) / file, jnd_quality_frame(frame, float(lab[k]), settings))
+        atomic_write_json(layout.ladder_path(split, it.name), ladder.to_dict())
         records.append({
             "name": it.name, "file": file, "split": split, "content_id": it.content_id, "origin": it.origin,
             "labels": [float(x) for x in lab], "jnd_frame_levels": [int(round_level(float(x))) for x in lab],

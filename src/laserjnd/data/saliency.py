@@ -23,15 +23,17 @@ import numpy as np
 
 from ..errors import BadInputError
 from ..utils.atomic import atomic_save
+from .media import IMAGE_EXTENSIONS
 
 METHODS = ("spectral_residual", "fine_grained")
 DEFAULT_BLUR = {"spectral_residual": 0.0, "fine_grained": 0.01}  # sigma as a fraction of the longer side
-IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def saliency_dir(root: str | Path, split: str) -> Path:
-    """Where the dataset looks for the maps of ``root/<split>``: ``root/saliency{split}``."""
-    return Path(root) / f"saliency{split}"
+    """Where the dataset looks for the maps of ``root/<split>`` (see ``layout.DatasetLayout``)."""
+    from .layout import DatasetLayout
+
+    return DatasetLayout(root).saliency_dir(split)
 
 
 def _read_rgb(path: Path) -> np.ndarray:
@@ -141,9 +143,9 @@ def write_saliency_maps(frames_folder: str | Path, out_folder: str | Path | None
     if method not in METHODS:
         raise BadInputError(None, f"unknown saliency method {method!r}; choose one of {', '.join(METHODS)}")
     out = Path(out_folder) if out_folder is not None else saliency_dir(frames_folder.parent, frames_folder.name)
-    frames = sorted(p for p in frames_folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
+    frames = sorted(p for p in frames_folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
     if not frames:
-        raise BadInputError(frames_folder, f"no images ({', '.join(IMAGE_EXTS)}) in the folder")
+        raise BadInputError(frames_folder, f"no images ({', '.join(IMAGE_EXTENSIONS)}) in the folder")
     stems: dict[str, Path] = {}
     for p in frames:
         if p.stem in stems:

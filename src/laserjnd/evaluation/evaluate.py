@@ -61,7 +61,8 @@ def evaluate(
     n_ladder_plots: int = 3,
 ) -> EvalResult:
     from ..inference.predictor import default_device, predict_canonical
-    from ..training.datamodule import open_split
+    from ..data.dataset import open_split
+    from ..data.layout import manifest_hash
 
     checkpoint, result_path = Path(checkpoint), Path(result_path)
     model, payload = load_checkpoint(checkpoint, expect_model=expect_model)
@@ -150,7 +151,7 @@ def evaluate(
         "quality_error_unit": "dB" if quality_metric.startswith("psnr") else quality_metric,
         "interpolation": "linear between integer ladder levels, clamped to the ladder's range",
         "baseline": "constant: median of the train split labels" if baseline is not None else None,
-        "data_manifest_hash": str((getattr(ds, "manifest", None) or {}).get("hash", "unknown")),
+        "data_manifest_hash": manifest_hash(ds.manifest),
         "trained_on_manifest_hash": payload.get("meta", {}).get("data_manifest_hash"),
         "levels": per_level,
     }

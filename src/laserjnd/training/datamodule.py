@@ -3,28 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import lightning as L
 from torch.utils.data import DataLoader
 
+from ..data.dataset import open_split
+from ..data.layout import manifest_hash
 from ..errors import BadInputError
-
-
-def open_split(root: str | Path, split: str, input_size: tuple[int, int], *, jnd_frames: bool = False,
-               saliency: bool = False):
-    """The coordinator's ``JNDDataset`` with a clear error when the split is missing."""
-    from ..data.dataset import JNDDataset
-
-    root = Path(root)
-    if not (root / split).is_dir():
-        raise BadInputError(root, f"dataset has no {split!r} split (expected folder {root / split})")
-    return JNDDataset(root, split, input_size=tuple(input_size), jnd_frames=jnd_frames, saliency=saliency)
-
-
-def manifest_hash(ds: Any) -> str:
-    manifest = getattr(ds, "manifest", None) or {}
-    return str(manifest.get("hash", "unknown"))
 
 
 class JNDDataModule(L.LightningDataModule):
@@ -47,7 +32,7 @@ class JNDDataModule(L.LightningDataModule):
 
     @property
     def manifest_hash(self) -> str:
-        return manifest_hash(self.train_ds)
+        return manifest_hash(self.train_ds.manifest)
 
     def _loader(self, ds, shuffle: bool) -> DataLoader:
         return DataLoader(ds, batch_size=self.batch_size, shuffle=shuffle, num_workers=self.workers,

@@ -190,7 +190,9 @@ def train_model(model_name: str, model_cfg: dict[str, Any], tc: TrainConfig) -> 
     """Train ``model_name`` (and, first, its missing prerequisites) and write ``tc.checkpoint_path``."""
     import lightning as L
 
-    from .datamodule import JNDDataModule, open_split, manifest_hash as ds_hash
+    from ..data.dataset import open_split
+    from ..data.layout import manifest_hash
+    from .datamodule import JNDDataModule
 
     model_cfg = dict(model_cfg)
     probe = create_model(model_name, **model_cfg)
@@ -206,7 +208,7 @@ def train_model(model_name: str, model_cfg: dict[str, Any], tc: TrainConfig) -> 
         check_previous_run(tc)
         train_ds = open_split(tc.data_dir, "train", size)
         probe.fit(train_ds.labels)
-        meta = {"data_manifest_hash": ds_hash(train_ds), "training": tc.to_meta(), "fitted_on": len(train_ds)}
+        meta = {"data_manifest_hash": manifest_hash(train_ds.manifest), "training": tc.to_meta(), "fitted_on": len(train_ds)}
         save_checkpoint(tc.checkpoint_path, probe, label_unit=train_ds.unit, meta=meta)
         return TrainResult(tc.checkpoint_path, model_name)
 
