@@ -31,6 +31,7 @@ from typing import Any
 
 import torch
 
+from .data.labels.units import UNITS
 from .errors import BadInputError, UnsafeFileError
 from .models import JNDModel, create_model
 from .models.convention import InputConvention
@@ -38,14 +39,13 @@ from .utils.atomic import atomic_save
 
 FORMAT = "laserjnd-checkpoint"
 VERSION = 1
-LABEL_UNITS = ("qp", "qf")
 SAFETENSORS_KEY = "laserjnd"  # metadata key holding the payload without weights
 LIGHTNING_PAYLOAD_KEY = FORMAT  # key of our payload in a Lightning checkpoint's hyper_parameters
 
 
 def checkpoint_dict(model: JNDModel, *, label_unit: str, meta: dict[str, Any] | None = None) -> dict[str, Any]:
-    if label_unit not in LABEL_UNITS:
-        raise ValueError(f"label_unit must be 'qp' or 'qf', got {label_unit!r}")
+    if label_unit not in UNITS:
+        raise ValueError(f"label_unit must be one of {', '.join(UNITS)}, got {label_unit!r}")
     return {
         "format": FORMAT,
         "version": VERSION,
@@ -166,8 +166,8 @@ def validate_payload(payload: Any, path: str | Path) -> None:
             or not isinstance(model.get("convention"), dict) or not isinstance(model.get("cfg", {}), dict):
         raise BadInputError(path, "checkpoint does not describe its model (name, cfg, input convention)")
     unit = payload.get("label_unit")
-    if unit not in LABEL_UNITS:
-        raise BadInputError(path, f"unknown label unit {unit!r} (expected 'qp' or 'qf')")
+    if not isinstance(unit, str) or unit not in UNITS:
+        raise BadInputError(path, f"unknown label unit {unit!r} (expected {' or '.join(map(repr, UNITS))})")
     state = payload.get("state_dict")
     if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise BadInputError(path, "checkpoint holds no weights (state_dict of tensors)")

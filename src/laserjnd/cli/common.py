@@ -13,9 +13,9 @@ from typing import Annotated, Iterable
 import typer
 from typer.core import TyperCommand
 
-from ..checkpoint import LABEL_UNITS
 from ..data.codecs import CODECS, PRESETS
 from ..data.labels.proxy import KNOWN_METRICS
+from ..data.labels.units import UNITS
 from ..errors import BadInputError, JNDError, OutputExistsError
 
 # ---------------------------------------------------------------- help: one name per option
@@ -69,7 +69,7 @@ def _choices(name: str, values) -> type[Enum]:
     return Enum(name, {v: v for v in values}, type=str)
 
 
-LabelUnit = _choices("LabelUnit", LABEL_UNITS)
+LabelUnit = _choices("LabelUnit", UNITS)
 Codec = _choices("Codec", CODECS)
 Preset = _choices("Preset", PRESETS)
 QualityMetric = _choices("QualityMetric", KNOWN_METRICS)

@@ -159,8 +159,9 @@ def encode_plan(pred: Predictor, rows: list[dict[str, Any]], frames: dict[int, A
 
 def codec_settings(pred: Predictor):
     from ..data.codecs import CodecSettings
+    from ..data.labels.units import get_unit
 
-    return CodecSettings(codec="jpeg" if pred.unit == "qf" else "h264")
+    return CodecSettings(codec=get_unit(pred.unit).default_codec)
 
 
 def check_encode_options(pred: Predictor, level: int, reference_level: int | None) -> None:

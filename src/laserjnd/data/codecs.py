@@ -54,10 +54,11 @@ from typing import Any
 import cv2
 import numpy as np
 
+from laserjnd.data.labels.units import CODEC_UNITS, LabelUnit
 from laserjnd.errors import BadInputError, EncoderError
 from laserjnd.utils.hashing import dict_hash
 
-CODECS = ("h264", "h265", "jpeg")
+CODECS = tuple(CODEC_UNITS)
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
 ROUNDING_RULE = "round half up to the nearest integer level: floor(level + 0.5)"
 COLOR = "bt601-limited"  # matrix/range of the RGB<->Y'CbCr conversion for h264/h265
@@ -109,17 +110,21 @@ class CodecSettings:
             raise CodecInputError("only intra (single-frame, keyint 1) coding is implemented")
 
     @property
+    def label_unit(self) -> LabelUnit:
+        return CODEC_UNITS[self.codec]
+
+    @property
     def unit(self) -> str:
-        return "qf" if self.codec == "jpeg" else "qp"
+        return self.label_unit.name
 
     @property
     def levels(self) -> range:
-        return range(1, 101) if self.codec == "jpeg" else range(0, 52)
+        return self.label_unit.levels
 
     @property
     def higher_is_better(self) -> bool:
         """True for JPEG quality factors; QP grows as quality falls."""
-        return self.codec == "jpeg"
+        return not self.label_unit.higher_is_worse
 
     def encoder_options(self, level: int | None = None) -> dict[str, Any]:
         """The exact options handed to the encoder (``level=None`` leaves the level out)."""

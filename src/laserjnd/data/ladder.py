@@ -55,7 +55,11 @@ class Ladder:
     def unit(self) -> str | None:
         """"qp" or "qf" (None if the settings do not say)."""
         codec = self.settings.get("codec")
-        return self.settings.get("unit") or ({"jpeg": "qf", "h264": "qp", "h265": "qp"}.get(codec) if codec else None)
+        if self.settings.get("unit") or not codec:
+            return self.settings.get("unit")
+        from laserjnd.data.labels.units import unit_for_codec
+
+        return unit_for_codec(codec).name
 
     def metric(self, name: str) -> np.ndarray:
         if name not in METRIC_NAMES:

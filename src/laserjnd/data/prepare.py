@@ -31,7 +31,7 @@ from ..utils.hashing import dict_hash
 from .codecs import CodecSettings, jnd_quality_frame, round_level
 from .labels.mtjnd import write_jnd_levels
 from .labels.proxy import ProxyRule, proxy_labels_from_ladder
-from .labels.units import validate_labels
+from .labels.units import get_unit, validate_labels
 from .ladder import LadderCache
 from .layout import SPLITS, DatasetLayout
 from .media import write_png
@@ -77,7 +77,7 @@ def prepare_dataset(root: str | Path, source: Source, config: PrepareConfig | No
         raise JNDError(f"{source.kind}: no frames to prepare")
     check_output_folder(root, source.roots, cfg.overwrite)
     _check_unique(items)
-    settings = cfg.codec or CodecSettings(codec="h264" if source.unit == "qp" else "jpeg")
+    settings = cfg.codec or CodecSettings(codec=get_unit(source.unit).default_codec)
     if settings.unit != source.unit:
         raise JNDError(f"codec {settings.codec} measures {settings.unit} but the labels are in {source.unit}")
     assignment = split_by_content([it.content_id for it in items], cfg.fractions, cfg.seed)

@@ -7,11 +7,12 @@ from typing import Any
 
 import numpy as np
 
+from ..data.labels.units import get_unit
 from ..utils.atomic import atomic_save
 
 
 def axis_label(unit: str) -> str:
-    return "quality factor" if unit == "qf" else "QP"
+    return get_unit(unit).title
 
 
 def _save(fig, path: Path) -> Path:
@@ -70,7 +71,7 @@ def make_plots(out_dir: str | Path, rows: list[dict[str, Any]], levels: list[int
                     ax.plot([t], [c.at(m, t)], "o", color=f"C{j}", label=f"true JND{k}")
                     ax.plot([p], [c.at(m, p)], "x", color=f"C{j}", ms=9, label=f"pred JND{k}")
                 ax.set(xlabel=lab, ylabel=m, title=str(rows[i]["name"]))
-                if unit == "qf":
+                if not get_unit(unit).higher_is_worse:
                     ax.invert_xaxis()  # quality falls to the right, as with QP
                 if row == 0 and col == 0:
                     ax.legend(fontsize=7)

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..data.labels.units import UNITS
 from ..errors import BadInputError, JNDError
 from ..models import JNDModel, create_model
 from ..models.convention import InputConvention
@@ -406,8 +407,8 @@ def import_keras(h5_path: str | Path, model_name: str, out_path: str | Path | No
 
     path = Path(h5_path)
     label_unit = cfg.pop("label_unit", "qp")
-    if label_unit not in ("qp", "qf"):
-        raise JNDError(f"label_unit must be 'qp' or 'qf', got {label_unit!r}")
+    if label_unit not in UNITS:
+        raise JNDError(f"label_unit must be one of {', '.join(UNITS)}, got {label_unit!r}")
     if model_name == "constant":
         raise JNDError("model 'constant' has no network to import Keras weights into")
     kfile = read_keras_h5(path)

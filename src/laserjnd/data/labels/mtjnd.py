@@ -21,7 +21,7 @@ import numpy as np
 from ...errors import BadInputError
 from ...utils.atomic import atomic_write_text
 from ..media import IMAGE_EXTENSIONS
-from .units import LabelUnit, get_unit, validate_labels
+from .units import UNITS, LabelUnit, get_unit, validate_labels
 
 __all__ = ["IMAGE_EXTENSIONS", "LABELS_FILE", "list_frames", "read_jnd_levels", "read_split", "write_jnd_levels"]
 
@@ -117,15 +117,16 @@ def write_jnd_levels(
     """Write (N, 3) labels atomically, one ``JND1 JND2 JND3`` line per image (integers without ``.0``).
 
     Row order must be the sorted-file-name order of the images they belong to. Pass ``unit`` to
-    check range and order; without it only finite values within 0..100 (any unit) are required.
+    check range and order; without it only finite values within the range of any unit are required.
     """
     path = Path(path)
     if unit is not None:
         a = validate_labels(labels, get_unit(unit), path, non_monotone=non_monotone)
     else:
         a = np.asarray(labels, dtype=np.float64)
-        if a.ndim == 2 and a.size and (not np.all(np.isfinite(a)) or a.min() < 0 or a.max() > 100):
-            raise BadInputError(path, "labels must be finite numbers within 0..100")
+        lo, hi = min(u.lo for u in UNITS.values()), max(u.hi for u in UNITS.values())
+        if a.ndim == 2 and a.size and (not np.all(np.isfinite(a)) or a.min() < lo or a.max() > hi):
+            raise BadInputError(path, f"labels must be finite numbers within {lo}..{hi}")
     if a.ndim != 2 or a.shape[1] != N_LEVELS:
         raise BadInputError(path, f"expected {N_LEVELS} levels per row, got shape {a.shape}")
     if len(a) == 0:

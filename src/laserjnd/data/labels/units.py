@@ -1,4 +1,4 @@
-"""Label units and their direction.
+"""Label units, their direction, and which codec measures them: the one unit/codec table.
 
 Two units exist:
 
@@ -34,6 +34,7 @@ __all__ = [
     "QP",
     "QF",
     "UNITS",
+    "CODEC_UNITS",
     "NonMonotoneLabelsWarning",
     "get_unit",
     "unit_for_codec",
@@ -55,6 +56,13 @@ class LabelUnit:
     hi: int
     higher_is_worse: bool  # True for QP (more compression), False for QF (better quality)
     description: str
+    title: str  # axis and table label
+    default_codec: str  # the codec ``prepare`` and ``predict --encode`` use for labels in this unit
+
+    @property
+    def levels(self) -> range:
+        """Every integer level, lowest first (QP 0..51, QF 1..100)."""
+        return range(self.lo, self.hi + 1)
 
     @property
     def reference(self) -> int:
@@ -83,13 +91,15 @@ class LabelUnit:
         return self.name
 
 
-QP = LabelUnit("qp", 0, 51, True, "H.264/H.265 QP, 0..51, higher = more compression (JND1 <= JND2 <= JND3)")
-QF = LabelUnit("qf", 1, 100, False, "JPEG quality factor, 1..100, higher = better quality (JND1 >= JND2 >= JND3)")
+QP = LabelUnit("qp", 0, 51, True, "H.264/H.265 QP, 0..51, higher = more compression (JND1 <= JND2 <= JND3)", "QP", "h264")
+QF = LabelUnit("qf", 1, 100, False, "JPEG quality factor, 1..100, higher = better quality (JND1 >= JND2 >= JND3)",
+               "quality factor", "jpeg")
 UNITS = {"qp": QP, "qf": QF}
 
-_CODEC_UNITS = {"h264": "qp", "avc": "qp", "x264": "qp", "libx264": "qp",
-                "h265": "qp", "hevc": "qp", "x265": "qp", "libx265": "qp",
-                "jpeg": "qf", "jpg": "qf", "mjpeg": "qf"}
+# Codec -> the unit its quality knob is measured in; the keys are the codecs ``data/codecs.py`` implements.
+CODEC_UNITS = {"h264": QP, "h265": QP, "jpeg": QF}
+_CODEC_ALIASES = {"avc": "h264", "x264": "h264", "libx264": "h264", "hevc": "h265", "x265": "h265",
+                  "libx265": "h265", "jpg": "jpeg", "mjpeg": "jpeg"}
 
 
 def get_unit(unit: str | LabelUnit) -> LabelUnit:
@@ -105,9 +115,10 @@ def get_unit(unit: str | LabelUnit) -> LabelUnit:
 def unit_for_codec(codec: str) -> LabelUnit:
     """Codec name -> the unit its quality knob is measured in (h264/h265 -> qp, jpeg -> qf)."""
     key = str(codec).strip().lower().replace("-", "").replace(".", "")
-    if key not in _CODEC_UNITS:
-        raise JNDError(f"unknown codec {codec!r}; expected one of h264, h265, jpeg")
-    return UNITS[_CODEC_UNITS[key]]
+    key = _CODEC_ALIASES.get(key, key)
+    if key not in CODEC_UNITS:
+        raise JNDError(f"unknown codec {codec!r}; expected one of {', '.join(CODEC_UNITS)}")
+    return CODEC_UNITS[key]
 
 
 def to_severity(labels, unit: str | LabelUnit) -> np.ndarray:

@@ -195,7 +195,7 @@ def read_videoset_csv(path: str | Path) -> list[VideoSetRecord]:
         if not np.all(np.isfinite(samples)) or not np.all(samples == np.round(samples)):
             raise BadInputError(path, f"line {line}: 'samples' must be whole QP values")
         if not np.all(QP.in_range(samples)):
-            raise BadInputError(path, f"line {line}: a sample lies outside the QP range 0..51")
+            raise BadInputError(path, f"line {line}: a sample lies outside the QP range {QP.lo}..{QP.hi}")
         rec = VideoSetRecord(
             sequence_index=_int(path, line, "sequence_index", get["sequence_index"]),
             anchor=_int(path, line, "anchor", get["anchor"]),
@@ -211,7 +211,7 @@ def read_videoset_csv(path: str | Path) -> list[VideoSetRecord]:
             raise BadInputError(path, f"line {line}: samples_no is {rec.samples_no} but 'samples' has {samples.size} values")
         for col, v in (("jnd", rec.jnd), ("anchor", rec.anchor)):
             if not QP.in_range(v):
-                raise BadInputError(path, f"line {line}: {col} = {v} outside the QP range 0..51")
+                raise BadInputError(path, f"line {line}: {col} = {v} outside the QP range {QP.lo}..{QP.hi}")
         if rec.sequence_index in seen:
             raise BadInputError(path, f"line {line}: sequence_index {rec.sequence_index} repeats line {seen[rec.sequence_index]}")
         seen[rec.sequence_index] = line
