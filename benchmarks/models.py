@@ -33,7 +33,8 @@ import torch
 
 from laserjnd.layers.fuse import fuse_conv_bn_
 from laserjnd.models import count_params, create_model, list_models
-from laserjnd.models.info import FALLBACK_CFGS, count_flops
+from laserjnd.models.info import count_flops, example_cfg
+from laserjnd.utils.size import parse_size
 
 QUICK_SIZE = (64, 128)
 
@@ -180,15 +181,9 @@ def _keras_builder():
 # ---------------------------------------------------------------------------------------------
 
 def build(name: str, input_size: tuple[int, int] | None) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """Build with default cfg; per-level models that insist on a level get level 1."""
-    err = None
-    for extra in FALLBACK_CFGS:
-        cfg = dict(extra, **({"input_size": input_size} if input_size else {}))
-        try:
-            return create_model(name, **cfg), cfg
-        except Exception as e:
-            err = err or e
-    raise err
+    """Build with the table's example cfg (single-level models: level 1)."""
+    cfg = example_cfg(name, input_size)
+    return create_model(name, **cfg), cfg
 
 
 def prepare(model: torch.nn.Module, args: argparse.Namespace) -> int:
@@ -244,11 +239,6 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     print("-" * len(line))
     for row in cells:
         print("  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(row, widths))))
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    h, _, w = text.lower().replace(",", "x").partition("x")
-    return int(h), int(w)
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from laserjnd.utils.size import parse_size
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "benchmarks" / "results"
 DEFAULT_MD = REPO / "benchmarks" / "RESULTS.md"
@@ -53,16 +55,6 @@ FULL_SOURCES = 49  # distinct sources of benchmark_content() with the OpenCV + s
 
 def log(msg: str) -> None:
     print(f"[zoo {time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def parse_size(s: str) -> tuple[int, int]:
-    try:
-        h, w = (int(v) for v in s.lower().replace(",", "x").split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"input size must look like 64x128, got {s!r}") from None
-    if h % 32 or w % 32 or min(h, w) < 64:
-        raise argparse.ArgumentTypeError("input sides must be multiples of 32 (VGG) and >= 64 (LAT)")
-    return h, w
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,6 +94,8 @@ def resolve_args(a: argparse.Namespace) -> argparse.Namespace:
         a.timing_repeats = min(a.timing_repeats, 3)
     a.seeds = a.seeds or [0, 1, 2]
     a.input_size = a.input_size or (64, 64)
+    if a.input_size[0] % 32 or a.input_size[1] % 32 or min(a.input_size) < 64:
+        raise SystemExit("--input-size: sides must be multiples of 32 (VGG) and >= 64 (LAT) for every zoo model")
     a.epochs = a.epochs or 3
     a.prereq_epochs = a.prereq_epochs or a.epochs
     a.models = a.models or list(ZOO_ORDER)
@@ -196,9 +190,9 @@ def dataset_stats(a: argparse.Namespace, man: dict) -> dict:
 # ------------------------------------------------------------------ jobs
 
 def is_single_level(model: str) -> bool:
-    from laserjnd.training.recipe import accepts
+    from laserjnd.models import model_entry
 
-    return accepts(model, "level")
+    return model_entry(model).single_level
 
 
 def job_name(model: str, level: int | None, seed: int) -> str:

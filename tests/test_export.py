@@ -21,10 +21,9 @@ from laserjnd.interop.export import (  # noqa: E402
     read_torchscript,
     time_onnxruntime,
 )
-from laserjnd.models import create_model, list_models  # noqa: E402
+from laserjnd.models import create_model, list_models, model_entry  # noqa: E402
 
 SIZE = (64, 128)
-LEVEL_CFG = {"lat", "rec", "e2e-lat", "e2e-rec", "mt-1ljnd-va", "direct"}
 
 
 @torch.no_grad()
@@ -32,7 +31,7 @@ def live_model(name: str) -> nn.Module:
     """Small model with He-scaled random weights, random BN statistics and output biases that
     keep the final ReLUs open, so the comparison exercises every layer (eval mode)."""
     torch.manual_seed(0)
-    model = create_model(name, input_size=SIZE, **({"level": 1} if name in LEVEL_CFG else {}))
+    model = create_model(name, input_size=SIZE, **model_entry(name).example_cfg())
     for m in model.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             fan_in = m.weight[0].numel()

@@ -1,4 +1,7 @@
-"""LASeR-JND family and mj-lite: shapes, exact Keras parameter totals, freezing, prerequisites, padding."""
+"""LASeR-JND family and mj-lite: freezing, prerequisites, spec fields, padding.
+
+Forward shapes, checkpoint round trips and the published totals of every model: test_models_contract.py.
+"""
 
 from __future__ import annotations
 
@@ -10,20 +13,11 @@ import torch.nn.functional as F
 
 from laserjnd.errors import JNDError
 from laserjnd.layers.blocks import Conv2dSame, ConvTranspose2dSame, tf_same_padding
-from laserjnd.models import count_params, create_model, list_models
+from laserjnd.models import count_params, create_model
 
 SINGLE = ("lat", "rec", "e2e-lat", "e2e-rec")
 MULTI = ("mj-lat", "mj-rec", "mj-lite")
 ALL = ("ae",) + SINGLE + MULTI
-PUBLISHED = {
-    "ae": 2_887_363,
-    "lat": 9_783_225,
-    "rec": 8_078_384,
-    "e2e-lat": 11_226_812,
-    "e2e-rec": 8_078_384,
-    "mj-lat": 26_070_091,
-    "mj-rec": 13_886_928,
-}
 LITE_PARAMS = 2_014_075
 SMALL = (64, 128)
 
@@ -41,20 +35,6 @@ def frozen_modules(model):
     return [getattr(model, n) for n in model.spec.frozen]
 
 
-@pytest.mark.parametrize("name", ALL)
-def test_registered(name):
-    assert name in list_models()
-
-
-@pytest.mark.parametrize("name", list(PUBLISHED))
-def test_exact_published_params(name):
-    with torch.device("meta"):  # no memory, no init cost
-        m = create_model(name, **cfg_for(name))
-    assert m.spec.input_size == (352, 640)
-    assert m.spec.published_params == PUBLISHED[name]
-    assert count_params(m) == PUBLISHED[name]
-
-
 def test_lite_budget_and_size_independence():
     with torch.device("meta"):
         lite = create_model("mj-lite")
@@ -63,21 +43,6 @@ def test_lite_budget_and_size_independence():
     assert count_params(lite) <= count_params(mj) // 10
     with torch.device("meta"):
         assert count_params(create_model("mj-lite", input_size=(128, 224))) == LITE_PARAMS
-
-
-@pytest.mark.parametrize("name", ALL)
-@pytest.mark.parametrize("size", [(64, 128), (128, 224)])
-def test_forward_shapes(name, size):
-    m = build(name, size).eval()
-    x = torch.rand(2 if size == SMALL else 1, 3, *size) * 255
-    with torch.no_grad():
-        out = m(x)
-    assert set(out) == set(m.spec.outputs)
-    if "jnd" in out:
-        assert out["jnd"].shape == (len(x), len(m.spec.levels))
-        assert (out["jnd"] >= 0).all()
-    if "recon" in out:
-        assert out["recon"].shape == (len(x), 3, *size)
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -195,7 +160,7 @@ def test_spec_fields(name):
         assert s.levels == () and s.outputs == ("recon",) and s.loss_weights == {"recon": 1.0} and not s.requires
     elif name.startswith("e2e"):
         assert s.levels == (2,) and s.loss_weights == {"recon": 0.01, "jnd": 0.99}
-        assert s.requires == {"ae": ("ae", {"target": 0})} and m.recon_target == 2
+        assert s.requires == {"ae": ("ae", {"target": 0})} and s.recon_target == 2
     elif name in SINGLE:
         assert s.levels == (2,) and s.loss_weights == {"jnd": 1.0} and s.requires == {"ae": ("ae", {"target": 2})}
     else:

@@ -8,7 +8,8 @@ import torch
 
 from laserjnd.errors import BadInputError, JNDError
 from laserjnd.layers.vgg import CONV_LAYERS, VGG16_PARAMS, VGG16Features, keras_h5_layout, load_vgg16_weights
-from laserjnd.models import count_params, create_model, list_models
+from laserjnd.models import count_params, create_model, list_models, model_entry
+from laserjnd.models.info import unpublished_params
 from laserjnd.models.mtjnd import HEAD_PARAMS, JNDHead, saliency_loss
 
 SMALL = (64, 128)
@@ -21,13 +22,9 @@ def _seed():
     torch.manual_seed(0)
 
 
-def test_registered():
-    assert set(OURS) <= set(list_models())
-
-
 @pytest.mark.parametrize("name", OURS)
 def test_forward_backward_small(name):
-    model = create_model(name, input_size=SMALL)
+    model = create_model(name, input_size=SMALL, **model_entry(name).example_cfg())
     assert tuple(model.spec.input_size) == SMALL
     assert model.spec.convention.channel_order == "bgr" and model.spec.convention.scale == 1.0
     if name == "constant":
@@ -55,28 +52,23 @@ def test_forward_backward_small(name):
 
 def test_vgg_min_size():
     assert VGG16Features.output_size((32, 32)) == (1, 1)
-    with pytest.raises(ValueError, match="at least 32"):
+    with pytest.raises(JNDError, match="at least 32"):
         create_model("mt-3ljnd", input_size=(31, 64))
-    model = create_model("direct", input_size=(32, 48))
+    model = create_model("direct", level=1, input_size=(32, 48))
     assert model(torch.rand(1, 3, 32, 48))["jnd"].shape == (1, 1)
 
 
-def test_published_param_counts():
-    # Built on the meta device: shapes only, so the 62M-parameter model costs nothing.
+def test_published_component_counts():
+    # Whole-model totals: test_models_contract.py. Built on the meta device: shapes only.
     with torch.device("meta"):
         assert count_params(VGG16Features()) == VGG16_PARAMS == 14_714_688
         assert count_params(JNDHead(8 * 15 * 512)) == HEAD_PARAMS == 15_761_921
-        m3 = create_model("mt-3ljnd")
         m1 = create_model("mt-1ljnd-va", jnd_column=2)
-        m3va = create_model("mt-3ljnd-va")
         d = create_model("direct", level=2)
-    assert m3.spec.input_size == (270, 480)
-    assert count_params(m3) == m3.spec.published_params == 62_000_451
-    tail = m1.va_tail_params()
+    assert m1.spec.input_size == (270, 480)
+    tail = unpublished_params(m1)
     assert tail == 65_921 and tail < 100_000  # kept small, documented in mtjnd.py
-    assert count_params(m1) - tail == m1.spec.published_params == 30_476_609
-    assert count_params(m3va) - m3va.va_tail_params() == 62_000_451
-    assert count_params(d) == d.spec.published_params == 30_476_609
+    assert count_params(d) + tail == count_params(m1)  # the VA tail is all mt-1ljnd-va adds to direct
     assert m1.spec.levels == (3,) and d.spec.levels == (2,)
     assert d.spec.family == "baseline"
 
@@ -86,6 +78,9 @@ def test_level_cfg_errors():
         create_model("direct", level=4, input_size=SMALL)
     with pytest.raises(JNDError):
         create_model("mt-1ljnd-va", level=1, jnd_column=2, input_size=SMALL)
+    for name in ("direct", "mt-1ljnd-va"):  # a single-level model needs its level, as LASeR's do
+        with pytest.raises(JNDError, match="predicts one level"):
+            create_model(name, input_size=SMALL)
 
 
 def test_freeze_defaults(tmp_path):
@@ -116,7 +111,7 @@ def test_saliency_loss_decreases():
                      for p in photos])
     x = x.flip(1)  # RGB -> the model's BGR
     target = torch.stack([torch.from_numpy(saliency_map(p, size=SMALL)) for p in photos]).unsqueeze(1)
-    model = create_model("mt-1ljnd-va", input_size=SMALL)
+    model = create_model("mt-1ljnd-va", level=1, input_size=SMALL)
     assert model.spec.loss_weights["saliency"] > 0
     opt = torch.optim.Adam(model.trainable_parameters(), lr=1e-4)
     losses = []

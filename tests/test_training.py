@@ -59,6 +59,12 @@ def test_e2e_then_other_model_reuses_prerequisite(tmp_path, data):
     assert r2.prerequisites["ae"]["reused"] is True
     assert r2.prerequisites["ae"]["path"] == str(prereq) and prereq.stat().st_mtime_ns == mtime
 
+    # Same seed, prerequisite now reused instead of trained: the very same model comes out.
+    r3 = train_model("e2e-lat", build_model_cfg("e2e-lat", level=1, input_size=SIZE), _cfg(tmp_path / "c", data))
+    assert r3.prerequisites["ae"]["reused"] is True
+    first, again = (read_checkpoint(r.checkpoint_path)["state_dict"] for r in (r1, r3))
+    assert all(torch.equal(first[k], again[k]) for k in first)
+
 
 def test_multi_level_model_trains_three_prerequisites(tmp_path, data):
     from laserjnd.checkpoint import load_checkpoint
@@ -193,12 +199,9 @@ def test_visual_attention_model_trains_on_prepared_saliency(tmp_path, data):
 
 @pytest.mark.parametrize("name", ["lat", "rec", "mj-lat", "mj-rec", "mj-lite", "mt-3ljnd", "direct"])
 def test_init_output_bias_starts_predictions_near_the_labels(name):
-    import inspect
+    from laserjnd.models import create_model, model_entry
 
-    from laserjnd.models import create_model
-    from laserjnd.models.registry import _REGISTRY
-
-    kw = {"level": 2} if "level" in inspect.signature(_REGISTRY[name]).parameters else {}
+    kw = {"level": 2} if model_entry(name).single_level else {}
     torch.manual_seed(0)
     model = create_model(name, input_size=SIZE, **kw).eval()
     target = torch.tensor([29.0, 33.0, 36.0])[[k - 1 for k in model.spec.levels]]

@@ -2,19 +2,7 @@
 
 from __future__ import annotations
 
-import re
-
-from ..errors import BadInputError
-
-
-def parse_size(text: str | None) -> tuple[int, int] | None:
-    """"270x480", "270,480" or "270 480" -> (270, 480) (H, W)."""
-    if text is None or not str(text).strip():
-        return None
-    m = re.fullmatch(r"\s*(\d+)\s*[xX, ]\s*(\d+)\s*", str(text))
-    if not m:
-        raise BadInputError(None, f"input size must look like HxW (e.g. 270x480), got {text!r}")
-    return int(m.group(1)), int(m.group(2))
+from ..utils.size import parse_size
 
 
 def _fmt_int(n) -> str:

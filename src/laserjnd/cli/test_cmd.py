@@ -7,8 +7,8 @@ from typing import Optional
 
 import typer
 
+from ..utils.size import parse_size
 from .common import QualityMetric, Split, Verbose, check_device, check_output_file, configure_output, value
-from .train_cmd import parse_size, resolve_level
 
 
 def _fmt(v, nd=2) -> str:
@@ -37,12 +37,13 @@ def test_command(
     from rich.table import Table
 
     from ..evaluation.evaluate import evaluate, summary_paths
+    from ..models import resolve_level
 
     metric = value(metric)
     check_device(device)
     check_output_file(result_path, "--result_path", [model_weights_path, data_dir])
     check_output_file(summary_paths(result_path)[0], "--result_path", [model_weights_path])
-    res = evaluate(model_weights_path, data_dir, result_path, expect_model=model, level=resolve_level(jnd_column, level),
+    res = evaluate(model_weights_path, data_dir, result_path, expect_model=model, level=resolve_level(level, jnd_column),
                    input_size=parse_size(input_size), split=value(split), quality_metric=metric, batch_size=batch_size,
                    device=device, plots=plots)
     s = res.summary

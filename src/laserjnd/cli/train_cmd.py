@@ -8,20 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import JNDError
+from ..utils.size import parse_size
 from .common import Accelerator, TrainPrecision, Verbose, check_output_file, configure_output, value
-
-
-def parse_size(text: str | None) -> tuple[int, int] | None:
-    """``"270x480"`` (H x W) -> (270, 480)."""
-    if text is None:
-        return None
-    try:
-        h, w = (int(v) for v in text.lower().replace(",", "x").split("x"))
-    except ValueError:
-        raise JNDError(f"--input-size must look like HxW (e.g. 270x480), got {text!r}") from None
-    if h < 16 or w < 16:
-        raise JNDError(f"--input-size {h}x{w} is too small (each side must be >= 16)")
-    return h, w
 
 
 def parse_cfg(items: list[str] | None) -> dict:
@@ -38,14 +26,6 @@ def parse_cfg(items: list[str] | None) -> dict:
         except json.JSONDecodeError:
             out[k.strip()] = v
     return out
-
-
-def resolve_level(jnd_column: int | None, level: int | None) -> int | None:
-    if jnd_column is not None and level is not None and level != jnd_column + 1:
-        raise JNDError(f"--level {level} and --jnd_column {jnd_column} disagree (jnd_column = level - 1)")
-    if level is not None:
-        return level
-    return None if jnd_column is None else jnd_column + 1
 
 
 def train_command(
@@ -85,12 +65,13 @@ def train_command(
 ) -> None:
     """Train MODEL (first training or reusing the autoencoders it needs); keeps the best validation epoch."""
     configure_output(verbose, lightning=True)
+    from ..models import resolve_level
     from ..training.recipe import TrainConfig, build_model_cfg, train_model
 
     size = parse_size(input_size)
     check_output_file(checkpoint_path, "--checkpoint_path", [data_dir])
     check_output_file(csv_log_path, "--csv_log_path", [data_dir, checkpoint_path])
-    model_cfg = build_model_cfg(model, level=resolve_level(jnd_column, level), input_size=size, extra=parse_cfg(cfg))
+    model_cfg = build_model_cfg(model, level=resolve_level(level, jnd_column), input_size=size, extra=parse_cfg(cfg))
     tc = TrainConfig(
         data_dir=data_dir, checkpoint_path=checkpoint_path, input_size=size, csv_log_path=csv_log_path, epochs=epochs,
         batch_size=batch_size, learning_rate=learning_rate, seed=seed, devices=devices, num_nodes=num_nodes,

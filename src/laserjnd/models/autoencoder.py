@@ -5,13 +5,13 @@
 1,443,587), independent of input size. Layer order (= Keras order, weight-carrying only):
 ``encoder.0, .2, .4, .6`` (Conv 5x5 s2: 3->128->128->128->192), ``decoder.0, .2, .4, .6``
 (ConvTranspose 5x5 s2: 192->128->128->128->3). Input sides must be multiples of 16 so the
-reconstruction has the input's size (352x640 is).
+reconstruction has the input's size (352x640 is). Metadata: the ``AE`` entry below.
 """
 
 from __future__ import annotations
 
-import warnings
-from typing import Any, Iterable
+from types import MappingProxyType
+from typing import Any
 
 import torch
 from torch import nn
@@ -19,48 +19,12 @@ from torch import nn
 from ..errors import JNDError
 from ..layers.blocks import DOWNSCALE, ConvDecoder, ConvEncoder
 from .base import JNDModel, ModelSpec
-from .convention import LASER_CONVENTION, InputConvention
+from .convention import LASER_CONVENTION
 from .registry import register_model
+from .spec import LEVELS, ModelEntry
 
-PUBLISHED_SIZE = LASER_CONVENTION.input_size
-
-
-def laser_convention(input_size: Iterable[int] | None) -> InputConvention:
-    return InputConvention("bgr", 255.0, check_input_size(input_size, 16))
-
-
-def check_input_size(input_size: Iterable[int] | None, min_side: int) -> tuple[int, int]:
-    """(H, W) as ints; sides must be multiples of 16 (four stride-2 stages) and >= ``min_side``."""
-    if input_size is None:
-        return PUBLISHED_SIZE
-    try:
-        h, w = (int(v) for v in input_size)
-    except (TypeError, ValueError):
-        raise JNDError(f"input_size must be (H, W), got {input_size!r}") from None
-    if h % DOWNSCALE or w % DOWNSCALE or min(h, w) < min_side:
-        raise JNDError(f"input_size {h}x{w}: LASeR-JND models need sides that are multiples of 16 and >= {min_side}")
-    return h, w
-
-
-def resolve_level(level: int | None, jnd_column: int | None) -> int:
-    """JND level 1..3; ``jnd_column`` 0..2 (MTJND's name) is accepted as an alias."""
-    if level is None and jnd_column is None:
-        raise JNDError("this model needs cfg 'level' (1..3) or 'jnd_column' (0..2)")
-    if jnd_column is not None:
-        from_col = int(jnd_column) + 1
-        if level is not None and int(level) != from_col:
-            raise JNDError(f"level={level} and jnd_column={jnd_column} disagree")
-        level = from_col
-    level = int(level)
-    if level not in (1, 2, 3):
-        raise JNDError(f"level must be 1, 2 or 3, got {level}")
-    return level
-
-
-def warn_unused(name: str, cfg: dict[str, Any]) -> None:
-    # Unknown keys are tolerated (callers may pass shared configs) but not silently.
-    if cfg:
-        warnings.warn(f"model {name!r} ignores cfg keys: {', '.join(sorted(cfg))}", stacklevel=3)
+LASER_EPOCHS = 300  # the paper's budget for every LASeR-JND stage
+AE_TARGETS = (0,) + LEVELS  # 0: the raw frame; k: the JND-k-quality frame
 
 
 def load_strict(module: nn.Module, state_dict: dict[str, torch.Tensor], slot: str, skip: tuple[str, ...] = ()) -> None:
@@ -80,8 +44,14 @@ def sub_state_dict(state_dict: dict[str, torch.Tensor], prefix: str) -> dict[str
     return out
 
 
+def ae_target(value: Any, key: str = "target") -> int:
+    if int(value) not in AE_TARGETS:
+        raise JNDError(f"{key} must be 0 (raw frame) or a JND level 1..3, got {value}")
+    return int(value)
+
+
 class LaserModel(JNDModel):
-    """Base of the family: frozen submodules (``_frozen`` names) keep eval mode and get no gradient."""
+    """Base of the family: frozen submodules (``spec.frozen`` names) keep eval mode and get no gradient."""
 
     _frozen: tuple[str, ...] = ()
 
@@ -98,29 +68,29 @@ class LaserModel(JNDModel):
 
 
 class ReconAutoencoder(LaserModel):
-    def __init__(self, target: int = 0, input_size=PUBLISHED_SIZE):
+    def __init__(self, spec: ModelSpec):
         super().__init__()
-        if int(target) not in (0, 1, 2, 3):
-            raise JNDError(f"ae target must be 0 (raw frame) or a JND level 1..3, got {target}")
-        self.target = self.recon_target = int(target)
+        self.spec = spec
         self.encoder = ConvEncoder()
         self.decoder = ConvDecoder()
-        self.spec = ModelSpec(
-            name="ae",
-            family="laser",
-            levels=(),
-            convention=laser_convention(input_size),
-            outputs=("recon",),
-            loss_weights={"recon": 1.0},
-            cfg={"target": self.target},
-            published_params=2_887_363,
-        )
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"recon": self.decoder(self.encoder(x))}
 
 
-@register_model("ae")
-def ae(target: int = 0, input_size=PUBLISHED_SIZE, **cfg) -> ReconAutoencoder:
-    warn_unused("ae", cfg)
-    return ReconAutoencoder(target=target, input_size=input_size)
+def _ae_parts(entry: ModelEntry, cfg: dict[str, Any], level: int | None) -> dict[str, Any]:
+    target = ae_target(cfg["target"])
+    return {"recon_target": target, "cfg": cfg | {"target": target}}
+
+
+AE = ModelEntry(
+    name="ae", family="laser", description="reconstruction autoencoder: raw frame -> JND-target-quality frame",
+    convention=LASER_CONVENTION, outputs=("recon",), levels=(), loss_weights=MappingProxyType({"recon": 1.0}),
+    published_params=2_887_363, default_epochs=LASER_EPOCHS, cfg_defaults=MappingProxyType({"target": 0}),
+    min_side=DOWNSCALE, size_multiple=DOWNSCALE, parts=_ae_parts,
+)
+
+
+@register_model(AE)
+def ae(spec: ModelSpec) -> ReconAutoencoder:
+    return ReconAutoencoder(spec)

@@ -8,53 +8,21 @@ and returns a dict:
 - ``"recon"``: (B, 3, H, W) reconstructed / produced frame in model space (``ae``, ``e2e-*``).
 - ``"saliency"``: (B, 1, h, w) visual-attention map in [0, 1] (``mt-*-va``).
 
-``spec.loss_weights`` says how training combines them (keys ``jnd``, ``recon``, ``saliency``).
-``spec.requires`` lists prerequisite models (name, cfg) whose trained weights this model loads
-into its frozen or fine-tuned parts; ``load_prerequisite`` takes them in.
+``spec`` (a :class:`~laserjnd.models.spec.ModelSpec`, resolved from the model's static entry in
+``spec.py`` before any layer is built): ``spec.loss_weights`` says how training combines the outputs
+(keys ``jnd``, ``recon``, ``saliency``); ``spec.requires`` lists prerequisite models (name, cfg)
+whose trained weights this model loads into its frozen or fine-tuned parts; ``load_prerequisite``
+takes them in.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 import torch
 from torch import nn
 
-from .convention import InputConvention
+from .spec import ModelSpec
 
-
-@dataclass
-class ModelSpec:
-    name: str  # registry name, e.g. "mj-lat"
-    family: str  # "laser", "mtjnd", "baseline", "lite", "constant"
-    levels: tuple[int, ...]  # JND levels predicted, e.g. (1,) or (1, 2, 3); () for "ae"
-    convention: InputConvention
-    outputs: tuple[str, ...]  # subset of ("jnd", "recon", "saliency")
-    loss_weights: dict[str, float]
-    # Prerequisites: slot name -> (model name, cfg). E.g. {"ae1": ("ae", {"target": 1})}.
-    requires: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
-    # Human-readable: which parts are frozen while this model trains.
-    frozen: tuple[str, ...] = ()
-    cfg: dict[str, Any] = field(default_factory=dict)  # the kwargs create_model was called with
-    published_params: int | None = None  # Keras-counted total at the published input size
-
-    @property
-    def input_size(self) -> tuple[int, int]:
-        return self.convention.input_size
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "family": self.family,
-            "levels": list(self.levels),
-            "convention": self.convention.to_dict(),
-            "outputs": list(self.outputs),
-            "loss_weights": dict(self.loss_weights),
-            "requires": {k: [n, c] for k, (n, c) in self.requires.items()},
-            "frozen": list(self.frozen),
-            "cfg": dict(self.cfg),
-        }
+__all__ = ["JNDModel", "ModelSpec", "count_params"]
 
 
 class JNDModel(nn.Module):

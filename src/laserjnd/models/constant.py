@@ -9,6 +9,7 @@ No trainable parameters; ``spec.loss_weights`` is empty.
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -16,8 +17,9 @@ import torch
 
 from ..errors import JNDError
 from .base import JNDModel, ModelSpec
-from .convention import MTJND_CONVENTION, InputConvention
+from .convention import MTJND_CONVENTION
 from .registry import register_model
+from .spec import LEVELS, ModelEntry
 
 
 class ConstantPredictor(JNDModel):
@@ -57,18 +59,21 @@ class ConstantPredictor(JNDModel):
         return {"jnd": jnd.unsqueeze(0).expand(x.shape[0], -1).clone()}
 
 
-@register_model("constant")
-def constant(levels: tuple[int, ...] = (1, 2, 3), input_size: tuple[int, int] = MTJND_CONVENTION.input_size,
-             **cfg: Any) -> ConstantPredictor:
+def _constant_parts(entry: ModelEntry, cfg: dict[str, Any], level: int | None) -> dict[str, Any]:
+    levels = tuple(int(lv) for lv in cfg["levels"])
+    if not levels or any(lv not in LEVELS for lv in levels):
+        raise JNDError(f"constant predictor: levels must be among {LEVELS}, got {cfg['levels']!r}")
+    return {"levels": levels, "cfg": cfg | {"levels": levels}}
+
+
+CONSTANT = ModelEntry(
+    name="constant", family="constant", description="the training median per level (the baseline to beat)",
+    convention=MTJND_CONVENTION, outputs=("jnd",), levels=LEVELS, loss_weights=MappingProxyType({}),
+    cfg_defaults=MappingProxyType({"levels": LEVELS}), parts=_constant_parts,
+)
+
+
+@register_model(CONSTANT)
+def constant(spec: ModelSpec) -> ConstantPredictor:
     """``input_size`` is accepted for uniformity only (the input is never looked at)."""
-    levels = tuple(int(lv) for lv in levels)
-    spec = ModelSpec(
-        name="constant",
-        family="constant",
-        levels=levels,
-        convention=InputConvention(MTJND_CONVENTION.channel_order, MTJND_CONVENTION.scale,
-                                   (int(input_size[0]), int(input_size[1]))),
-        outputs=("jnd",),
-        loss_weights={},
-    )
     return ConstantPredictor(spec)

@@ -4,7 +4,8 @@ FLOPs are counted by ``torch.utils.flop_counter.FlopCounterMode`` for one frame 
 ``no_grad``; it counts a multiply-add as 2 FLOPs and covers conv, transposed conv and matmul
 (not activations, pooling or BatchNorm). To be fast the model is first built on the ``meta``
 device (shapes only, no arithmetic); a model that cannot run there is built on the CPU.
-Models whose factory takes a cfg (e.g. ``level``) are built with their defaults.
+Single-level models are built for JND1 (``ModelEntry.example_cfg``). Everything but the counts
+comes from the static spec table without building anything.
 """
 
 from __future__ import annotations
@@ -14,25 +15,20 @@ from typing import Any
 import torch
 
 from .base import JNDModel, count_params
-from .registry import create_model, list_models
+from .registry import create_model, get_model_spec, list_models, model_entry
 
 
-# Tried in order: most factories build with no cfg; per-level ones may insist on a level.
-FALLBACK_CFGS: tuple[dict[str, Any], ...] = ({}, {"level": 1})
+def example_cfg(name: str, input_size: tuple[int, int] | None = None) -> dict[str, Any]:
+    """The cfg the table describes: JND1 for single-level models, ``input_size`` when given."""
+    size = {} if input_size is None else {"input_size": tuple(input_size)}
+    return model_entry(name).example_cfg() | size
 
 
 def _build(name: str, input_size: tuple[int, int] | None, device: str | None) -> JNDModel:
-    size = {} if input_size is None else {"input_size": tuple(input_size)}
-    err: Exception | None = None
-    for extra in FALLBACK_CFGS:
-        try:
-            if device is None:
-                return create_model(name, **extra, **size)
-            with torch.device(device):
-                return create_model(name, **extra, **size)
-        except Exception as e:
-            err = err or e  # report the error of the plain build
-    raise err
+    if device is None:
+        return create_model(name, **example_cfg(name, input_size))
+    with torch.device(device):
+        return create_model(name, **example_cfg(name, input_size))
 
 
 def count_flops(model: JNDModel, input_size: tuple[int, int] | None = None) -> int:
@@ -52,7 +48,8 @@ def count_flops(model: JNDModel, input_size: tuple[int, int] | None = None) -> i
     return int(fc.get_total_flops())
 
 
-def _unpublished_params(model: JNDModel) -> int:
+def unpublished_params(model: JNDModel) -> int:
+    """Parameters of parts the published total leaves out (``model.unpublished_parts()``, e.g. MTJND's VA tail)."""
     parts = getattr(model, "unpublished_parts", None)
     return sum(count_params(m) for m in parts().values()) if callable(parts) else 0
 
@@ -64,6 +61,7 @@ def model_info(name: str, input_size: tuple[int, int] | None = None, flops: bool
     published total leaves out, e.g. MTJND's VA tail), published_params, params_match (params
     minus unpublished parts == published; only meaningful at the published size), flops.
     """
+    spec = get_model_spec(name, **example_cfg(name, input_size))  # a bad size fails here, before any build
     model = None
     flop_count = None
     if flops:
@@ -76,9 +74,8 @@ def model_info(name: str, input_size: tuple[int, int] | None = None, flops: bool
         model = _build(name, input_size, None)
     if flops and flop_count is None:
         flop_count = count_flops(model)
-    spec = model.spec
     params = count_params(model)
-    extra = _unpublished_params(model)
+    extra = unpublished_params(model)
     published = spec.published_params
     return {
         "name": name,

@@ -29,6 +29,9 @@ Frozen parts (``spec.frozen``) have ``requires_grad=False`` and stay in eval mod
 
 from __future__ import annotations
 
+from types import MappingProxyType
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -45,18 +48,11 @@ from ..layers.blocks import (
     RECBlock,
 )
 from ..layers.keras_init import glorot_init_, keras_batchnorm2d
-from .autoencoder import (
-    PUBLISHED_SIZE,
-    LaserModel,
-    check_input_size,
-    laser_convention,
-    load_strict,
-    resolve_level,
-    sub_state_dict,
-    warn_unused,
-)
+from .autoencoder import LASER_EPOCHS, LaserModel, load_strict, sub_state_dict
 from .base import ModelSpec
+from .convention import LASER_CONVENTION
 from .registry import register_model
+from .spec import LEVELS, ModelEntry
 
 MIN_SIDE_LAT = 64  # latent / 4 must keep >= 1 pixel
 MIN_SIDE_REC = 32  # five 2x2 pools
@@ -64,6 +60,8 @@ REC_CHANNELS = (512, 256, 128, 64, 32)
 LAT_DENSE = (256, 128)
 REC_DENSE = 512
 LAST_DECONV = "decoder.6."  # the layer E2E replaces
+E2E_LOSS = MappingProxyType({"recon": 0.01, "jnd": 0.99})
+REC_PARAMS = 8_078_384  # rec and e2e-rec: E2E-REC replaces one deconv by one of the same shape
 
 
 def lat_flat_features(input_size: tuple[int, int]) -> int:
@@ -99,39 +97,24 @@ def rec_trunk(channels: tuple[int, ...], first_in: int) -> nn.Sequential:
     return nn.Sequential(*(RECBlock(i, c) for i, c in zip(ins, channels)))
 
 
-def _single_spec(name: str, level: int, input_size, e2e: bool, frozen: tuple[str, ...], published: int) -> ModelSpec:
-    return ModelSpec(
-        name=name,
-        family="laser",
-        levels=(level,),
-        convention=laser_convention(input_size),
-        outputs=("recon", "jnd") if e2e else ("jnd",),
-        loss_weights={"recon": 0.01, "jnd": 0.99} if e2e else {"jnd": 1.0},
-        requires={"ae": ("ae", {"target": 0 if e2e else level})},
-        frozen=frozen,
-        cfg={"level": level},
-        published_params=published,
-    )
+def _is_e2e(spec: ModelSpec) -> bool:
+    return "recon" in spec.outputs
 
 
 class LATModel(LaserModel):
-    """LAT (frozen AE_k encoder) or, with ``e2e=True``, E2E-LAT (trainable raw AE + new last deconv)."""
+    """LAT (frozen AE_k encoder) or, for ``e2e-lat``, E2E-LAT (trainable raw AE + new last deconv)."""
 
-    def __init__(self, level: int, input_size=PUBLISHED_SIZE, e2e: bool = False):
+    def __init__(self, spec: ModelSpec):
         super().__init__()
-        input_size = check_input_size(input_size, MIN_SIDE_LAT)
-        self.e2e = e2e
+        self.spec = spec
+        self.e2e = _is_e2e(spec)
         self.encoder = ConvEncoder()
-        if e2e:
+        if self.e2e:
             self.decoder = ConvDecoder()
-            self.recon_target = level  # "recon" is trained towards the JND-level frame
         self.bn = keras_batchnorm2d(LATENT_CHANNELS)
         self.blocks = lat_trunk(LATENT_CHANNELS)
-        self.fc = dense_stack(lat_flat_features(input_size), LAT_DENSE)
-        if not e2e:
-            self._freeze("encoder")
-        name, published = ("e2e-lat", 11_226_812) if e2e else ("lat", 9_783_225)
-        self.spec = _single_spec(name, level, input_size, e2e, self._frozen, published)
+        self.fc = dense_stack(lat_flat_features(spec.input_size), LAT_DENSE)
+        self._freeze(*spec.frozen)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         z = self.encoder(x)
@@ -149,21 +132,17 @@ class LATModel(LaserModel):
 
 
 class RECModel(LaserModel):
-    """REC (frozen whole AE_k) or, with ``e2e=True``, E2E-REC (trainable raw AE + new last deconv)."""
+    """REC (frozen whole AE_k) or, for ``e2e-rec``, E2E-REC (trainable raw AE + new last deconv)."""
 
-    def __init__(self, level: int, input_size=PUBLISHED_SIZE, e2e: bool = False):
+    def __init__(self, spec: ModelSpec):
         super().__init__()
-        input_size = check_input_size(input_size, MIN_SIDE_REC)
-        self.e2e = e2e
+        self.spec = spec
+        self.e2e = _is_e2e(spec)
         self.ae = ConvAutoencoder()
-        if e2e:
-            self.recon_target = level
         self.bn = keras_batchnorm2d(3)
         self.blocks = rec_trunk(REC_CHANNELS, 3)
-        self.fc = dense_stack(rec_flat_features(input_size), (REC_DENSE,))
-        if not e2e:
-            self._freeze("ae")
-        self.spec = _single_spec("e2e-rec" if e2e else "rec", level, input_size, e2e, self._frozen, 8_078_384)
+        self.fc = dense_stack(rec_flat_features(spec.input_size), (REC_DENSE,))
+        self._freeze(*spec.frozen)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         frame = self.ae(x)
@@ -181,20 +160,6 @@ class RECModel(LaserModel):
 MJ_SLOTS = ("ae1", "ae2", "ae3")
 
 
-def _mj_spec(name: str, input_size, frozen: tuple[str, ...], published: int) -> ModelSpec:
-    return ModelSpec(
-        name=name,
-        family="laser",
-        levels=(1, 2, 3),
-        convention=laser_convention(input_size),
-        outputs=("jnd",),
-        loss_weights={"jnd": 1.0},
-        requires={s: ("ae", {"target": k}) for k, s in enumerate(MJ_SLOTS, start=1)},
-        frozen=frozen,
-        published_params=published,
-    )
-
-
 def _mj_slot_index(model: LaserModel, slot: str) -> int:
     if slot not in MJ_SLOTS:
         raise JNDError(f"{model.spec.name} has no prerequisite slot {slot!r} (choose {', '.join(MJ_SLOTS)})")
@@ -204,17 +169,16 @@ def _mj_slot_index(model: LaserModel, slot: str) -> int:
 class MJLATModel(LaserModel):
     """MJ-LAT: three frozen AE_k encoders, gated by element-wise product, shared trunk, three Dense heads."""
 
-    def __init__(self, input_size=PUBLISHED_SIZE):
+    def __init__(self, spec: ModelSpec):
         super().__init__()
-        input_size = check_input_size(input_size, MIN_SIDE_LAT)
+        self.spec = spec
         self.encoders = nn.ModuleList(ConvEncoder() for _ in range(3))
         self.bns = nn.ModuleList(keras_batchnorm2d(LATENT_CHANNELS) for _ in range(3))
         self.branches = nn.ModuleList(LATBlock(LATENT_CHANNELS, 64) for _ in range(3))
         self.trunk = lat_trunk(None)
-        flat = lat_flat_features(input_size)
+        flat = lat_flat_features(spec.input_size)
         self.heads = nn.ModuleList(dense_stack(flat, LAT_DENSE) for _ in range(3))
-        self._freeze("encoders")
-        self.spec = _mj_spec("mj-lat", input_size, self._frozen, 26_070_091)
+        self._freeze(*spec.frozen)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         f = None
@@ -232,17 +196,16 @@ class MJLATModel(LaserModel):
 class MJRECModel(LaserModel):
     """MJ-REC: three frozen AE_k, gated by product, shared RECBlocks and Dense 512, three Dense 1 outputs."""
 
-    def __init__(self, input_size=PUBLISHED_SIZE):
+    def __init__(self, spec: ModelSpec):
         super().__init__()
-        input_size = check_input_size(input_size, MIN_SIDE_REC)
+        self.spec = spec
         self.aes = nn.ModuleList(ConvAutoencoder() for _ in range(3))
         self.bns = nn.ModuleList(keras_batchnorm2d(3) for _ in range(3))
         self.branches = nn.ModuleList(RECBlock(3, REC_CHANNELS[0]) for _ in range(3))
         self.trunk = rec_trunk(REC_CHANNELS[1:], REC_CHANNELS[0])
-        self.fc = dense_stack(rec_flat_features(input_size), (REC_DENSE,), out=None)
+        self.fc = dense_stack(rec_flat_features(spec.input_size), (REC_DENSE,), out=None)
         self.outs = nn.ModuleList(glorot_init_(nn.Linear(REC_DENSE, 1)) for _ in range(3))
-        self._freeze("aes")
-        self.spec = _mj_spec("mj-rec", input_size, self._frozen, 13_886_928)
+        self._freeze(*spec.frozen)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         f = None
@@ -256,29 +219,74 @@ class MJRECModel(LaserModel):
         load_strict(self.aes[_mj_slot_index(self, slot)], state_dict, slot)
 
 
-def _level_factory(name: str, cls, e2e: bool):
-    def factory(level: int | None = None, jnd_column: int | None = None, input_size=PUBLISHED_SIZE, **cfg):
-        warn_unused(name, cfg)
-        return cls(resolve_level(level, jnd_column), input_size=input_size, e2e=e2e)
-
-    factory.__name__ = name.replace("-", "_")
-    factory.__doc__ = f"``{name}`` for one JND level (cfg ``level`` 1..3 or ``jnd_column`` 0..2)."
-    return register_model(name)(factory)
+# ------------------------------------------------------------------ spec table
 
 
-lat = _level_factory("lat", LATModel, e2e=False)
-rec = _level_factory("rec", RECModel, e2e=False)
-e2e_lat = _level_factory("e2e-lat", LATModel, e2e=True)
-e2e_rec = _level_factory("e2e-rec", RECModel, e2e=True)
+def _single_level_parts(frozen: tuple[str, ...]):
+    """LAT/REC read the frozen AE_k of their level; E2E variants start from the raw AE and produce the JND-k frame."""
+
+    def parts(entry: ModelEntry, cfg: dict[str, Any], level: int | None) -> dict[str, Any]:
+        if "recon" in entry.outputs:
+            return {"requires": {"ae": ("ae", {"target": 0})}, "recon_target": level}
+        return {"requires": {"ae": ("ae", {"target": level})}, "frozen": frozen}
+
+    return parts
 
 
-@register_model("mj-lat")
-def mj_lat(input_size=PUBLISHED_SIZE, **cfg) -> MJLATModel:
-    warn_unused("mj-lat", cfg)
-    return MJLATModel(input_size=input_size)
+def _multi_level_parts(frozen: str):
+    def parts(entry: ModelEntry, cfg: dict[str, Any], level: int | None) -> dict[str, Any]:
+        return {"requires": {s: ("ae", {"target": k}) for k, s in zip(LEVELS, MJ_SLOTS)}, "frozen": (frozen,)}
+
+    return parts
 
 
-@register_model("mj-rec")
-def mj_rec(input_size=PUBLISHED_SIZE, **cfg) -> MJRECModel:
-    warn_unused("mj-rec", cfg)
-    return MJRECModel(input_size=input_size)
+def _entry(name: str, description: str, published: int, min_side: int, parts, single: bool = True,
+           e2e: bool = False) -> ModelEntry:
+    return ModelEntry(
+        name=name, family="laser", description=description, convention=LASER_CONVENTION,
+        outputs=("recon", "jnd") if e2e else ("jnd",), levels=LEVELS, single_level=single,
+        loss_weights=E2E_LOSS if e2e else MappingProxyType({"jnd": 1.0}), published_params=published,
+        default_epochs=LASER_EPOCHS, min_side=min_side, size_multiple=DOWNSCALE, parts=parts,
+    )
+
+
+LAT = _entry("lat", "JND head on the frozen latent of AE_k", 9_783_225, MIN_SIDE_LAT, _single_level_parts(("encoder",)))
+REC = _entry("rec", "JND head on the frozen reconstruction of AE_k", REC_PARAMS, MIN_SIDE_REC, _single_level_parts(("ae",)))
+E2E_LAT = _entry("e2e-lat", "LAT fine-tuned end to end from the raw AE, producing the JND-k frame", 11_226_812,
+                 MIN_SIDE_LAT, _single_level_parts(()), e2e=True)
+E2E_REC = _entry("e2e-rec", "REC fine-tuned end to end from the raw AE, producing the JND-k frame", REC_PARAMS,
+                 MIN_SIDE_REC, _single_level_parts(()), e2e=True)
+MJ_LAT = _entry("mj-lat", "three JND levels from the latents of AE_1..3", 26_070_091, MIN_SIDE_LAT,
+                _multi_level_parts("encoders"), single=False)
+MJ_REC = _entry("mj-rec", "three JND levels from the reconstructions of AE_1..3", 13_886_928, MIN_SIDE_REC,
+                _multi_level_parts("aes"), single=False)
+
+
+@register_model(LAT)
+def lat(spec: ModelSpec) -> LATModel:
+    return LATModel(spec)
+
+
+@register_model(E2E_LAT)
+def e2e_lat(spec: ModelSpec) -> LATModel:
+    return LATModel(spec)
+
+
+@register_model(REC)
+def rec(spec: ModelSpec) -> RECModel:
+    return RECModel(spec)
+
+
+@register_model(E2E_REC)
+def e2e_rec(spec: ModelSpec) -> RECModel:
+    return RECModel(spec)
+
+
+@register_model(MJ_LAT)
+def mj_lat(spec: ModelSpec) -> MJLATModel:
+    return MJLATModel(spec)
+
+
+@register_model(MJ_REC)
+def mj_rec(spec: ModelSpec) -> MJRECModel:
+    return MJRECModel(spec)

@@ -26,25 +26,21 @@ blocks.3, mlp.0, mlp.2. Input: BGR 0..255, sides multiples of 16, >= 32.
 from __future__ import annotations
 
 import math
+from types import MappingProxyType
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..errors import JNDError
-from ..layers.blocks import LATENT_CHANNELS, ConvEncoder, LATBlock
+from ..layers.blocks import DOWNSCALE, LATENT_CHANNELS, ConvEncoder, LATBlock
 from ..layers.keras_init import glorot_init_, keras_batchnorm2d
-from .autoencoder import (
-    PUBLISHED_SIZE,
-    LaserModel,
-    check_input_size,
-    laser_convention,
-    load_strict,
-    sub_state_dict,
-    warn_unused,
-)
+from .autoencoder import LASER_EPOCHS, LaserModel, ae_target, load_strict, sub_state_dict
 from .base import ModelSpec
+from .convention import LASER_CONVENTION
 from .registry import register_model
+from .spec import LEVELS, ModelEntry
 
 ORDERS = ("increasing", "decreasing", "none")
 HIDDEN = 128
@@ -56,39 +52,17 @@ def _inv_softplus(y: float) -> float:
 
 
 class MJLiteModel(LaserModel):
-    def __init__(
-        self,
-        input_size=PUBLISHED_SIZE,
-        ae_target: int = 0,
-        freeze_encoder: bool = True,
-        order: str = "increasing",
-        init_levels: tuple[float, float, float] | None = None,
-    ):
+    def __init__(self, spec: ModelSpec):
         super().__init__()
-        input_size = check_input_size(input_size, 32)
-        if int(ae_target) not in (0, 1, 2, 3):
-            raise JNDError(f"ae_target must be 0..3, got {ae_target}")
-        if order not in ORDERS:
-            raise JNDError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
-        self.order = order
+        self.spec = spec
+        self.order = spec.cfg["order"]
         self.encoder = ConvEncoder()
         self.bn = keras_batchnorm2d(LATENT_CHANNELS)
         self.blocks = nn.Sequential(LATBlock(LATENT_CHANNELS, 64), LATBlock(64, 128), nn.MaxPool2d(2), LATBlock(128, 256))
         self.mlp = glorot_init_(nn.Sequential(nn.Linear(2 * 256, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, 3)))
-        if init_levels is not None:
-            self._init_output_bias(init_levels)
-        if freeze_encoder:
-            self._freeze("encoder")
-        self.spec = ModelSpec(
-            name="mj-lite",
-            family="lite",
-            levels=(1, 2, 3),
-            convention=laser_convention(input_size),
-            outputs=("jnd",),
-            loss_weights={"jnd": 1.0},
-            requires={"ae": ("ae", {"target": int(ae_target)})},
-            frozen=self._frozen,
-        )
+        if spec.cfg["init_levels"] is not None:
+            self._init_output_bias(spec.cfg["init_levels"])
+        self._freeze(*spec.frozen)
 
     def _raw_targets(self, levels: list[float]) -> list[float]:
         """Label values -> what each softplus output must produce (base + increments, in level order)."""
@@ -124,14 +98,21 @@ class MJLiteModel(LaserModel):
         load_strict(self.encoder, sub_state_dict(state_dict, "encoder."), slot)
 
 
-@register_model("mj-lite")
-def mj_lite(
-    input_size=PUBLISHED_SIZE,
-    ae_target: int = 0,
-    freeze_encoder: bool = True,
-    order: str = "increasing",
-    init_levels=None,
-    **cfg,
-) -> MJLiteModel:
-    warn_unused("mj-lite", cfg)
-    return MJLiteModel(input_size, ae_target=ae_target, freeze_encoder=freeze_encoder, order=order, init_levels=init_levels)
+def _lite_parts(entry: ModelEntry, cfg: dict[str, Any], level: int | None) -> dict[str, Any]:
+    target = ae_target(cfg["ae_target"], "ae_target")
+    if cfg["order"] not in ORDERS:
+        raise JNDError(f"order must be one of {', '.join(ORDERS)}, got {cfg['order']!r}")
+    return {"requires": {"ae": ("ae", {"target": target})}, "frozen": ("encoder",) if cfg["freeze_encoder"] else ()}
+
+
+MJ_LITE = ModelEntry(
+    name="mj-lite", family="lite", description="ours: one AE encoder, LATBlocks, pooled MLP, ordered levels",
+    convention=LASER_CONVENTION, outputs=("jnd",), levels=LEVELS, default_epochs=LASER_EPOCHS,
+    cfg_defaults=MappingProxyType({"ae_target": 0, "freeze_encoder": True, "order": "increasing", "init_levels": None}),
+    min_side=32, size_multiple=DOWNSCALE, parts=_lite_parts,
+)
+
+
+@register_model(MJ_LITE)
+def mj_lite(spec: ModelSpec) -> MJLiteModel:
+    return MJLiteModel(spec)

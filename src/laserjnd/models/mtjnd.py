@@ -31,7 +31,7 @@ Design choices where the original is silent or unpublished:
 
 from __future__ import annotations
 
-from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import torch
@@ -40,11 +40,15 @@ from torch import nn
 
 from ..errors import JNDError
 from ..layers.keras_init import glorot_init_
-from ..layers.vgg import VGG16Features, load_vgg16_weights
-from .base import JNDModel, ModelSpec, count_params
-from .convention import MTJND_CONVENTION, InputConvention
+from ..layers.vgg import MIN_INPUT_SIDE, VGG16Features, load_vgg16_weights
+from .base import JNDModel, ModelSpec
+from .convention import MTJND_CONVENTION
 from .registry import register_model
+from .spec import LEVELS, ModelEntry
 
+MT_3LJND_PARAMS = 62_000_451  # published totals at 270x480 (Keras count)
+MT_1LJND_PARAMS = 30_476_609  # the single-level body, without any VA tail (also ``direct``)
+MTJND_EPOCHS = 500  # the paper's budget
 HEAD_PARAMS = 15_761_921  # Dense 256 -> 128 -> 1 on 61,440 features
 DEFAULT_VA_WEIGHT = 1.0
 VA_TAP = "block4"
@@ -98,34 +102,20 @@ def saliency_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy(p, target.clamp(0, 1))
 
 
-class MTJNDSpec(ModelSpec):
-    """ModelSpec whose serialised cfg drops ``vgg_weights``: a checkpoint already holds the trained
-    weights, so reloading must not need (or re-read) the ImageNet file. The resolved
-    ``freeze_blocks`` is kept instead, so resumed training freezes the same blocks."""
-
-    def to_dict(self) -> dict[str, Any]:
-        d = super().to_dict()
-        if d["cfg"].pop("vgg_weights", None) is not None:
-            d["cfg"]["freeze_blocks"] = len(self.frozen)
-        return d
-
-
 class MTJND(JNDModel):
     """VGG16 trunk + one head per level (+ optional VA tail). ``forward`` -> {"jnd", ["saliency"]}."""
 
-    def __init__(self, spec: ModelSpec, *, va: bool, vgg_weights: str | Path | None, freeze_blocks: int | None):
+    def __init__(self, spec: ModelSpec):
         super().__init__()
         self.spec = spec
         h, w = VGG16Features.output_size(spec.input_size)
         self.backbone = VGG16Features()
         self.heads = nn.ModuleList(JNDHead(h * w * 512) for _ in spec.levels)
-        self.va = SaliencyTail() if va else None
-        if vgg_weights is not None:
-            load_vgg16_weights(self.backbone, vgg_weights)
-        if freeze_blocks is None:
-            freeze_blocks = 3 if vgg_weights is not None else 0
-        self.backbone.freeze_blocks(int(freeze_blocks))
-        self.frozen_blocks = int(freeze_blocks)
+        self.va = SaliencyTail() if "saliency" in spec.outputs else None
+        if spec.cfg.get("vgg_weights") is not None:
+            load_vgg16_weights(self.backbone, spec.cfg["vgg_weights"])
+        self.frozen_blocks = len(spec.frozen)
+        self.backbone.freeze_blocks(self.frozen_blocks)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         out: dict[str, torch.Tensor] = {}
@@ -141,65 +131,59 @@ class MTJND(JNDModel):
         """Parts the published parameter total leaves out (the VA tail was never released)."""
         return {"va_tail": self.va} if self.va is not None else {}
 
-    def va_tail_params(self) -> int:
-        return count_params(self.va) if self.va is not None else 0
+
+# ------------------------------------------------------------------ spec table
 
 
-def _level_from(cfg_level: int | None, jnd_column: int | None, default: int = 1) -> int:
-    if cfg_level is not None and jnd_column is not None and cfg_level != jnd_column + 1:
-        raise JNDError(f"level={cfg_level} and jnd_column={jnd_column} disagree (jnd_column is level-1)")
-    level = cfg_level if cfg_level is not None else (jnd_column + 1 if jnd_column is not None else default)
-    if level not in (1, 2, 3):
-        raise JNDError(f"JND level must be 1, 2 or 3 (jnd_column 0..2), got {level}")
-    return int(level)
+def _mtjnd_parts(entry: ModelEntry, cfg: dict[str, Any], level: int | None) -> dict[str, Any]:
+    """Frozen VGG blocks (3, the original, on given ImageNet weights; 0 on random init) and the VA weight.
+
+    With ``vgg_weights`` the resolved ``freeze_blocks`` is recorded instead of the file: a checkpoint
+    already holds the trained weights, and resumed training must freeze the same blocks.
+    """
+    n = cfg["freeze_blocks"] if cfg["freeze_blocks"] is not None else (3 if cfg["vgg_weights"] is not None else 0)
+    if not 0 <= int(n) <= 5:
+        raise JNDError(f"freeze_blocks must be 0..5, got {n}")
+    parts: dict[str, Any] = {"frozen": tuple(f"backbone.block{b}" for b in range(1, int(n) + 1))}
+    if cfg["vgg_weights"] is not None:
+        parts["cfg"] = cfg | {"freeze_blocks": int(n)}
+    if "saliency" in entry.outputs:
+        parts["loss_weights"] = {"jnd": 1.0, "saliency": float(cfg["va_weight"])}
+    return parts
 
 
-def build_mtjnd(
-    name: str,
-    family: str,
-    levels: tuple[int, ...],
-    *,
-    va: bool,
-    published: int | None,
-    input_size: tuple[int, int] = MTJND_CONVENTION.input_size,
-    vgg_weights: str | Path | None = None,
-    freeze_blocks: int | None = None,
-    va_weight: float = DEFAULT_VA_WEIGHT,
-) -> MTJND:
-    input_size = (int(input_size[0]), int(input_size[1]))
-    loss_weights = {"jnd": 1.0}
-    if va:
-        loss_weights["saliency"] = float(va_weight)
-    n_frozen = freeze_blocks if freeze_blocks is not None else (3 if vgg_weights is not None else 0)
-    spec = MTJNDSpec(
-        name=name,
-        family=family,
-        levels=levels,
-        convention=InputConvention(MTJND_CONVENTION.channel_order, MTJND_CONVENTION.scale, input_size),
-        outputs=("jnd", "saliency") if va else ("jnd",),
-        loss_weights=loss_weights,
-        frozen=tuple(f"backbone.block{b}" for b in range(1, int(n_frozen) + 1)),
-        published_params=published,
+def _entry(name: str, family: str, description: str, published: int, *, single: bool, va: bool) -> ModelEntry:
+    cfg = {"vgg_weights": None, "freeze_blocks": None} | ({"va_weight": DEFAULT_VA_WEIGHT} if va else {})
+    return ModelEntry(
+        name=name, family=family, description=description, convention=MTJND_CONVENTION,
+        outputs=("jnd", "saliency") if va else ("jnd",), levels=LEVELS, single_level=single,
+        published_params=published, default_epochs=MTJND_EPOCHS, cfg_defaults=MappingProxyType(cfg),
+        build_only=("vgg_weights",), min_side=MIN_INPUT_SIDE, parts=_mtjnd_parts,
     )
-    return MTJND(spec, va=va, vgg_weights=vgg_weights, freeze_blocks=freeze_blocks)
 
 
-@register_model("mt-3ljnd")
-def mt_3ljnd(**cfg: Any) -> MTJND:
-    return build_mtjnd("mt-3ljnd", "mtjnd", (1, 2, 3), va=False, published=62_000_451, **cfg)
+MT_3LJND = _entry("mt-3ljnd", "mtjnd", "VGG16 + three JND heads", MT_3LJND_PARAMS, single=False, va=False)
+MT_1LJND_VA = _entry("mt-1ljnd-va", "mtjnd", "VGG16 + one JND head + visual-attention tail (ours)", MT_1LJND_PARAMS,
+                     single=True, va=True)
+MT_3LJND_VA = _entry("mt-3ljnd-va", "mtjnd", "VGG16 + three JND heads + visual-attention tail (ours)",
+                     MT_3LJND_PARAMS, single=False, va=True)
 
 
-@register_model("mt-1ljnd-va")
-def mt_1ljnd_va(level: int | None = None, jnd_column: int | None = None, **cfg: Any) -> MTJND:
+@register_model(MT_3LJND)
+def mt_3ljnd(spec: ModelSpec) -> MTJND:
+    return MTJND(spec)
+
+
+@register_model(MT_1LJND_VA)
+def mt_1ljnd_va(spec: ModelSpec) -> MTJND:
     """One level (``level`` 1..3 or the original's ``jnd_column`` 0..2) + VA tail.
 
-    ``published_params`` is the published body (30,476,609) without the unreleased tail.
+    ``published_params`` is the published body (MT_1LJND) without the unreleased tail.
     """
-    lv = _level_from(level, jnd_column)
-    return build_mtjnd("mt-1ljnd-va", "mtjnd", (lv,), va=True, published=30_476_609, **cfg)
+    return MTJND(spec)
 
 
-@register_model("mt-3ljnd-va")
-def mt_3ljnd_va(**cfg: Any) -> MTJND:
+@register_model(MT_3LJND_VA)
+def mt_3ljnd_va(spec: ModelSpec) -> MTJND:
     """Three levels + VA tail. ``published_params`` = MT_3LJND's body; the tail is ours."""
-    return build_mtjnd("mt-3ljnd-va", "mtjnd", (1, 2, 3), va=True, published=62_000_451, **cfg)
+    return MTJND(spec)

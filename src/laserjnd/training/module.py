@@ -23,20 +23,7 @@ import torch.nn.functional as F
 from ..checkpoint import LIGHTNING_PAYLOAD_KEY as PAYLOAD_KEY
 from ..checkpoint import checkpoint_dict
 from ..errors import JNDError, TrainingDiverged
-from ..models import JNDModel, create_model
-
-def recon_target_index(model: JNDModel) -> int | None:
-    """Which frame a model reconstructs: 0 = raw frame, k = JND-k-quality frame; None if no recon output."""
-    spec = model.spec
-    if "recon" not in spec.outputs:
-        return None
-    if getattr(model, "recon_target", None) is not None:  # models state it themselves
-        return int(model.recon_target)
-    if "target" in spec.cfg:
-        return int(spec.cfg["target"])
-    if len(spec.levels) == 1:
-        return int(spec.levels[0])
-    raise JNDError(f"model {spec.name!r} produces a frame but has no single target level")
+from ..models import create_model
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -63,7 +50,7 @@ class JNDLightningModule(L.LightningModule):
         self.spec = self.model.spec
         self.learning_rate = float(learning_rate)
         self.diverge_factor = float(diverge_factor)
-        self.recon_target = recon_target_index(self.model)
+        self.recon_target = self.spec.recon_target  # 0 = the raw frame, k = the JND-k-quality frame
         payload = checkpoint_dict(self.model, label_unit=label_unit, meta=meta)
         del payload["state_dict"]
         # Prerequisite weights live in the state_dict already; keep them out of hparams.

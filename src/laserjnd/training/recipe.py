@@ -10,7 +10,6 @@ The ``constant`` model is fitted on the train labels instead.
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 import math
@@ -25,14 +24,10 @@ import torch
 
 from ..checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from ..errors import BadInputError, JNDError, OutputExistsError, TrainingDiverged
-from ..models import create_model
-from ..models.registry import _REGISTRY
+from ..models import ModelSpec, create_model, get_model_spec, model_entry
 from ..utils.hashing import dict_hash
 
 log = logging.getLogger("laserjnd.training")
-
-# Published epoch budgets: LASeR-JND 300, MTJND (and its direct baseline) 500.
-DEFAULT_EPOCHS = {"laser": 300, "lite": 300, "mtjnd": 500, "baseline": 500}
 
 
 @dataclass
@@ -41,7 +36,7 @@ class TrainConfig:
     checkpoint_path: Path
     input_size: tuple[int, int] | None = None  # None: the model's published size
     csv_log_path: Path | None = None
-    epochs: int | None = None  # None: the paper's budget for the model's family
+    epochs: int | None = None  # None: the paper's budget for the model (spec.default_epochs)
     batch_size: int = 8
     learning_rate: float = 1e-5
     seed: int = 0
@@ -90,8 +85,9 @@ class TrainConfig:
         return self.prereq_dir or self.data_dir.parent / (self.data_dir.name + "_prerequisites")
 
     def to_meta(self) -> dict[str, Any]:
+        """The settings as recorded in the checkpoint; the input size is recorded once, in the model's convention."""
         d = asdict(self)
-        return {k: (str(v) if isinstance(v, Path) else v) for k, v in d.items()}
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in d.items() if k != "input_size"}
 
 
 def use_tensorboard(asked: bool | None) -> bool:
@@ -115,35 +111,23 @@ class TrainResult:
     prerequisites: dict[str, dict[str, Any]] = field(default_factory=dict)  # slot -> {path, reused}
 
 
-def accepts(model_name: str, key: str) -> bool:
-    """Whether a model factory takes ``key`` (e.g. ``level``) as a config argument."""
-    fn = _REGISTRY.get(model_name)
-    if fn is None:
-        create_model(model_name)  # raises the registry's clear error
-    params = inspect.signature(fn).parameters
-    return key in params
-
-
 def build_model_cfg(model_name: str, *, level: int | None = None, input_size: tuple[int, int] | None = None,
                     extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """CLI options -> ``create_model`` kwargs; a level given to a multi-level model is an error."""
+    entry = model_entry(model_name)
     cfg = dict(extra or {})
     if level is not None:
-        if accepts(model_name, "level"):
+        if entry.single_level:
             cfg["level"] = int(level)
-        elif accepts(model_name, "target"):
+        elif "target" in entry.cfg_keys:  # the autoencoder: --level picks the frame it reconstructs
             cfg["target"] = int(level)
         else:
             raise JNDError(f"model {model_name!r} predicts all levels; --level/--jnd_column does not apply")
-    elif accepts(model_name, "level"):
+    elif entry.single_level:
         cfg.setdefault("level", 1)  # single-level models: JND1 unless told otherwise
     if input_size is not None:
         cfg["input_size"] = (int(input_size[0]), int(input_size[1]))
     return cfg
-
-
-def default_epochs(family: str) -> int:
-    return DEFAULT_EPOCHS.get(family, 300)
 
 
 def prerequisite_key(name: str, cfg: dict[str, Any], manifest_hash: str, input_size: tuple[int, int],
@@ -156,7 +140,7 @@ def prerequisite_key(name: str, cfg: dict[str, Any], manifest_hash: str, input_s
 def ensure_prerequisites(model_name: str, model_cfg: dict[str, Any], tc: TrainConfig,
                          manifest_hash: str) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, dict[str, Any]]]:
     """Train (or reuse) every prerequisite of the model; return slot -> state_dict and slot -> info."""
-    spec = create_model(model_name, **model_cfg).spec
+    spec = get_model_spec(model_name, **model_cfg)
     size = tuple(spec.input_size)
     states: dict[str, dict[str, torch.Tensor]] = {}
     info: dict[str, dict[str, Any]] = {}
@@ -195,37 +179,34 @@ def train_model(model_name: str, model_cfg: dict[str, Any], tc: TrainConfig) -> 
     from .datamodule import JNDDataModule
 
     model_cfg = dict(model_cfg)
-    probe = create_model(model_name, **model_cfg)
-    spec = probe.spec
-    if tc.input_size is not None and tuple(spec.input_size) != tuple(tc.input_size):
+    if tc.input_size is not None:
         model_cfg["input_size"] = tuple(tc.input_size)
-        probe = create_model(model_name, **model_cfg)
-        spec = probe.spec
+    spec = get_model_spec(model_name, **model_cfg)
     size = tuple(spec.input_size)
-    L.seed_everything(tc.seed, workers=True, verbose=False)
 
     if spec.family == "constant":  # nothing to optimise: the median of the train labels
         check_previous_run(tc)
         train_ds = open_split(tc.data_dir, "train", size)
-        probe.fit(train_ds.labels)
+        model = create_model(model_name, **model_cfg).fit(train_ds.labels)
         meta = {"data_manifest_hash": manifest_hash(train_ds.manifest), "training": tc.to_meta(), "fitted_on": len(train_ds)}
-        save_checkpoint(tc.checkpoint_path, probe, label_unit=train_ds.unit, meta=meta)
+        save_checkpoint(tc.checkpoint_path, model, label_unit=train_ds.unit, meta=meta)
         return TrainResult(tc.checkpoint_path, model_name)
 
-    from .module import JNDLightningModule, recon_target_index
+    from .module import JNDLightningModule
 
-    needs_frames = bool(recon_target_index(probe))
+    needs_frames = bool(spec.recon_target)  # target 0 is the raw frame itself
     needs_sal = "saliency" in spec.outputs and spec.loss_weights.get("saliency", 0) > 0
     dm = JNDDataModule(tc.data_dir, size, tc.batch_size, tc.workers, jnd_frames=needs_frames, saliency=needs_sal)
     if needs_sal and "saliency" not in dm.train_ds[0]:
         raise BadInputError(tc.data_dir, f"model {model_name!r} needs saliency maps; prepare the dataset with --saliency")
     mhash = dm.manifest_hash
-    ckpt_path = resume_point(tc, model_name, model_cfg, size, dm.unit, mhash)
+    ckpt_path = resume_point(tc, spec, dm.unit, mhash)
     prereq_states, prereq_info = ensure_prerequisites(model_name, model_cfg, tc, mhash)
-    epochs = tc.epochs or default_epochs(spec.family)
+    # Seeded after the prerequisites: the model starts the same whether they were trained now or reused.
+    L.seed_everything(tc.seed, workers=True, verbose=False)
+    epochs = tc.epochs or spec.default_epochs
 
-    meta = {"data_manifest_hash": mhash, "training": tc.to_meta() | {"epochs": epochs}, "prerequisites": prereq_info,
-            "input_size": list(size)}
+    meta = {"data_manifest_hash": mhash, "training": tc.to_meta() | {"epochs": epochs}, "prerequisites": prereq_info}
     module = JNDLightningModule(model_name, model_cfg, tc.learning_rate, dm.unit, meta, tc.diverge_factor,
                                 prerequisites=prereq_states)
     if tc.init_output_bias and spec.levels and not tc.resume:
@@ -308,8 +289,7 @@ def _written_by_laserjnd(path: Path, tc: TrainConfig) -> bool:
     return True  # Lightning checkpoints are recognised by our naming in our run folder
 
 
-def resume_point(tc: TrainConfig, model_name: str, model_cfg: dict[str, Any], size: tuple[int, int], unit: str,
-                 manifest_hash: str) -> str | None:
+def resume_point(tc: TrainConfig, spec: ModelSpec, unit: str, manifest_hash: str) -> str | None:
     """``--resume``: the run's ``last.ckpt`` once it is known to hold this very run; else check earlier output."""
     if not tc.resume:
         check_previous_run(tc)
@@ -322,8 +302,8 @@ def resume_point(tc: TrainConfig, model_name: str, model_cfg: dict[str, Any], si
     started = {"model": payload["model"]["name"], "input size": "x".join(map(str, payload["model"]["convention"]["input_size"])),
                "model config": _plain({k: v for k, v in payload["model"].get("cfg", {}).items() if k != "input_size"}),
                "label unit": payload["label_unit"], "dataset": payload.get("meta", {}).get("data_manifest_hash")}
-    asked = {"model": model_name, "input size": f"{size[0]}x{size[1]}",
-             "model config": _plain({k: v for k, v in model_cfg.items() if k != "input_size"}),
+    size = spec.input_size  # the resolved spec's cfg is what a checkpoint records (defaults filled)
+    asked = {"model": spec.name, "input size": f"{size[0]}x{size[1]}", "model config": _plain(spec.to_dict()["cfg"]),
              "label unit": unit, "dataset": manifest_hash}
     differ = [k for k in started if started[k] != asked[k]]
     if differ:
