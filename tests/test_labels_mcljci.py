@@ -12,12 +12,45 @@ from laserjnd.data.labels.mcljci import (
     mcljci_jnd,
     read_mcljci_samples,
     read_mcljci_sur_csv,
-    read_mcljci_xlsx,
-    xlsx_mismatches,
 )
 from laserjnd.errors import BadInputError
 
 scipy_io = pytest.importorskip("scipy.io")
+
+
+# -- the samples workbook: not a label source (see mcljci.py), read here to check it against the .mat files
+
+def read_mcljci_xlsx(path) -> dict[int, list[list[int]]]:
+    """``image number -> per-viewer JND sequences`` from the workbook's first sheet; a viewer's
+    sequence ends where the value stops falling (ambiguous for a few images, see mcljci.py)."""
+    openpyxl = pytest.importorskip("openpyxl")
+    wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    try:
+        rows = [r for r in wb.worksheets[0].iter_rows(values_only=True) if r and r[0] is not None]
+    finally:
+        wb.close()
+    out: dict[int, list[list[int]]] = {}
+    for number, text in (r[:2] for r in rows):
+        seq = json.loads(str(text))
+        viewers = [[seq[0]]]
+        for a, b in zip(seq, seq[1:]):
+            if b < a:
+                viewers[-1].append(b)
+            else:
+                viewers.append([b])
+        out[int(number)] = viewers
+    return out
+
+
+def xlsx_mismatches(xlsx: dict[int, list[list[int]]], samples: np.ndarray) -> list[int]:
+    """Image numbers whose workbook viewers' first three points differ from the ``.mat`` samples."""
+    bad = []
+    for i in range(samples.shape[0]):
+        viewers = xlsx.get(i + 1)
+        triples = [tuple((v + [0, 0, 0])[:3]) for v in viewers] if viewers is not None else None
+        if triples != [tuple(int(x) for x in t) for t in samples[i]]:
+            bad.append(i + 1)
+    return bad
 
 
 def _write_mats(folder, samples):

@@ -6,13 +6,25 @@ from laserjnd.data.labels.videoset import (
     jnd_from_sur_curve,
     load_videoset_labels,
     read_videoset_csv,
-    reproduce_jnd,
     sur_curve,
 )
 from laserjnd.errors import BadInputError, JNDError
 
 HEADER = "anchor,jnd,mean,normality,samples,samples_no,sequence_index,standard_deviation\n"
 LEVELS = ("1st", "2nd", "3rd")
+
+
+def reproduce_jnd(records, sur: float = 0.75) -> tuple[float, list[tuple[int, int, int]]]:
+    """Recompute each record's JND from its samples; return (fraction equal to the file, mismatches).
+
+    Mismatches are ``(sequence_index, file_jnd, recomputed_jnd)``.
+    """
+    diffs = []
+    for r in records:
+        j = jnd_from_samples(r.samples, sur)
+        if j != r.jnd:
+            diffs.append((r.sequence_index, r.jnd, j))
+    return (1.0 - len(diffs) / len(records)) if records else 1.0, diffs
 
 
 def _row(seq, samples, anchor=0, jnd=None):

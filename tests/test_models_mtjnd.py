@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from laserjnd.errors import BadInputError, JNDError
-from laserjnd.layers.vgg import CONV_LAYERS, VGG16_PARAMS, VGG16Features, keras_h5_layout, load_vgg16_weights
+from laserjnd.layers.vgg import CONV_LAYERS, VGG16_PARAMS, VGG16Features, load_vgg16_weights
 from laserjnd.models import count_params, create_model, list_models, model_entry
 from laserjnd.models.info import unpublished_params
 from laserjnd.models.mtjnd import HEAD_PARAMS, JNDHead, saliency_loss
@@ -125,6 +125,15 @@ def test_saliency_loss_decreases():
 
 
 # --- VGG16 weight files --------------------------------------------------------------------------------
+
+def keras_h5_layout(vgg: VGG16Features) -> dict[str, dict[str, torch.Tensor]]:
+    """{keras layer name: {"kernel": HWIO, "bias": (out,)}}: the loader's mapping inverted, to write test files."""
+    out = {}
+    for name, idx in CONV_LAYERS:
+        conv = vgg.features[idx]
+        out[name] = {"kernel": conv.weight.detach().permute(2, 3, 1, 0).contiguous(), "bias": conv.bias.detach().clone()}
+    return out
+
 
 def _torchvision_sd(vgg: VGG16Features) -> dict[str, torch.Tensor]:
     sd = {k: v.clone() for k, v in vgg.state_dict().items()}

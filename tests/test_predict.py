@@ -96,7 +96,7 @@ def test_cli_predict_json_and_encode(tmp_path, ckpt, media, monkeypatch):
 def test_bad_inputs_are_one_line_errors(tmp_path, ckpt, media):
     from laserjnd.cli.predict_cmd import expand_inputs, resolve_predictor
     from laserjnd.errors import JNDError
-    from laserjnd.inference.video import sample_frames
+    from laserjnd.data.media import read_video_frames
 
     trunc = tmp_path / "t.pt"
     trunc.write_bytes(ckpt.read_bytes()[:3000])
@@ -110,7 +110,7 @@ def test_bad_inputs_are_one_line_errors(tmp_path, ckpt, media):
     with pytest.raises(JNDError, match="not a laserjnd checkpoint"):
         resolve_predictor(other)
     with pytest.raises(JNDError, match="video cannot be read") as e:
-        sample_frames(media["bad"])
+        read_video_frames(media["bad"])
     assert "\n" not in str(e.value)
     with pytest.raises(JNDError, match="unknown file type"):
         expand_inputs([media["folder"] / "notes.txt"])

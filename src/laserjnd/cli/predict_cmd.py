@@ -109,11 +109,12 @@ def predict_rows(pred: Predictor, items: list[tuple[str, Path]], n_frames: int =
 
 
 def _video_rows(pred: Predictor, path: Path, n_frames: int, how: str, strict: bool) -> list[dict[str, Any]]:
-    from ..inference.video import aggregate, sample_frames
+    from ..data.media import read_video_frames
+    from ..inference.video import aggregate
 
-    sampled = sample_frames(path, n_frames)
-    rows = [{"input": str(path), "kind": "video-frame", "frame": i} for i, _ in sampled]
-    preds = pred.predict_rgb([im for _, im in sampled])
+    sampled = read_video_frames(path, n_frames)
+    rows = [{"input": str(path), "kind": "video-frame", "frame": vf.index} for vf in sampled]
+    preds = pred.predict_rgb([vf.image for vf in sampled])
     for row, p in zip(rows, preds):
         row.update(_checked(p, row, strict))
     good = [p for row, p in zip(rows, preds) if "error" not in row]

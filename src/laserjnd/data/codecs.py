@@ -121,11 +121,6 @@ class CodecSettings:
     def levels(self) -> range:
         return self.label_unit.levels
 
-    @property
-    def higher_is_better(self) -> bool:
-        """True for JPEG quality factors; QP grows as quality falls."""
-        return not self.label_unit.higher_is_worse
-
     def encoder_options(self, level: int | None = None) -> dict[str, Any]:
         """The exact options handed to the encoder (``level=None`` leaves the level out)."""
         if self.codec == "jpeg":

@@ -298,14 +298,6 @@ class VideoFrame:
     image: np.ndarray  # RGB uint8
 
 
-def video_frame_count(path: str | Path, size: tuple[int, int] | None = None) -> int:
-    path = Path(path)
-    if path.suffix.lower() == ".yuv":
-        w, h = _yuv_size(path, size)
-        return path.stat().st_size // (w * h * 3 // 2)
-    return _count_frames(path)
-
-
 def sample_indices(total: int, n: int) -> list[int]:
     """``n`` frame indices spread uniformly over ``total`` frames (centre of each of n equal parts)."""
     if total <= 0:
@@ -325,7 +317,7 @@ def read_video_frames(path: str | Path, n_frames: int = 8, size: tuple[int, int]
         raise BadInputError(path, "file not found" if not path.exists() else "is not a file")
     if path.suffix.lower() == ".yuv":
         out = _read_yuv(path, n_frames, size)
-        _warn_short(path, n_frames, out, video_frame_count(path, size), 0, len(out))
+        _warn_short(path, n_frames, out, _yuv_frame_count(path, size), 0, len(out))
         return out
     total, announced = _count_frames(path, announced=True)
     if total == 0:
@@ -422,6 +414,11 @@ def _yuv_size(path: Path, size: tuple[int, int] | None) -> tuple[int, int]:
     if w <= 0 or h <= 0 or w % 2 or h % 2:
         raise BadInputError(path, f"raw 4:2:0 .yuv needs even positive sizes, got {w}x{h}")
     return w, h
+
+
+def _yuv_frame_count(path: Path, size: tuple[int, int] | None) -> int:
+    w, h = _yuv_size(path, size)
+    return path.stat().st_size // (w * h * 3 // 2)
 
 
 def _read_yuv(path: Path, n_frames: int, size: tuple[int, int] | None) -> list[VideoFrame]:

@@ -1,18 +1,8 @@
-"""Uniform frame sampling from clips, streaming: only the sampled frames are kept in memory."""
+"""Per-clip figures from per-frame predictions (frames are sampled by ``data.media.read_video_frames``)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-
-
-
-def sample_frames(path: str | Path, n_frames: int = 8) -> list[tuple[int, np.ndarray]]:
-    """``n_frames`` (index, RGB uint8) pairs spread uniformly over the clip (the one sampler in ``data.media``)."""
-    from ..data.media import read_video_frames
-
-    return [(f.index, f.image) for f in read_video_frames(path, n_frames)]
 
 
 def aggregate(values: list[dict[str, float]], how: str = "median") -> dict[str, float]:

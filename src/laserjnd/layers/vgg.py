@@ -203,12 +203,3 @@ def load_vgg16_weights(module: nn.Module, path: str | Path) -> None:
         for idx, (w, b) in weights.items():
             vgg.features[idx].weight.copy_(w)
             vgg.features[idx].bias.copy_(b)
-
-
-def keras_h5_layout(vgg: VGG16Features) -> dict[str, dict[str, "torch.Tensor"]]:
-    """{keras layer name: {"kernel": HWIO, "bias": (out,)}}: the inverse mapping, for writers/tests."""
-    out = {}
-    for name, idx in CONV_LAYERS:
-        conv = vgg.features[idx]
-        out[name] = {"kernel": conv.weight.detach().permute(2, 3, 1, 0).contiguous(), "bias": conv.bias.detach().clone()}
-    return out

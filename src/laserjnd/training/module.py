@@ -60,15 +60,6 @@ class JNDLightningModule(L.LightningModule):
         )
         self.first_loss: float | None = None  # reference for the explosion check; survives resume
 
-    # -- data needs
-    @property
-    def needs_jnd_frames(self) -> bool:
-        return bool(self.recon_target)  # target 0 is the raw frame itself
-
-    @property
-    def needs_saliency(self) -> bool:
-        return "saliency" in self.spec.outputs and self.spec.loss_weights.get("saliency", 0) > 0
-
     def forward(self, frame: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.model(self.spec.convention.to_model(frame))
 

@@ -11,7 +11,8 @@ Files (as published, in one folder):
   boundaries are not marked, so we split where the value stops falling; that reproduces the
   ``.mat`` triples for 46 of 50 images. In the other four it cannot: two viewers merge where the
   next one starts below the previous one's last point (images 27, 41, 46), and image 4 starts with
-  ``3`` where the ``.mat`` has 23. The ``.mat`` files are therefore the source of the labels.
+  ``3`` where the ``.mat`` has 23. The ``.mat`` files are therefore the source of the labels; the
+  workbook is only read by the tests, which check this agreement.
 - ``mcl-jci-sur-10fold.csv``: fitted SUR values per image, patch and QF (``dist_patch`` =
   ``SRCnn_qqq_p``: image, QF ``qqq``, patch ``p``; identical across the 5 patches of an image)
   and the 10-fold split (``set``, 5 images per fold, constant per image).
@@ -25,7 +26,6 @@ Per-image JND (see ``videoset`` for the rule): SUR(qf) = fraction of viewers wit
 from __future__ import annotations
 
 import csv
-import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -43,8 +43,6 @@ __all__ = [
     "SUR_CSV",
     "image_name",
     "read_mcljci_samples",
-    "read_mcljci_xlsx",
-    "xlsx_mismatches",
     "mcljci_jnd",
     "MCLJCISur",
     "read_mcljci_sur_csv",
@@ -111,60 +109,6 @@ def read_mcljci_samples(folder: str | Path) -> np.ndarray:
         i, j = np.argwhere(s[..., 0] == 0)[0]
         raise BadInputError(folder / MAT_FILES[0][0], f"image {i + 1}, viewer {j + 1}: no 1st JND")
     return s.astype(np.int64)
-
-
-def read_mcljci_xlsx(path: str | Path) -> dict[int, list[list[int]]]:
-    """``image number -> per-viewer JND sequences`` from the samples workbook (first sheet).
-
-    Viewer boundaries are inferred where the value stops falling (see module doc: ambiguous for a
-    few images; prefer the ``.mat`` files for labels).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise BadInputError(path, "MCL-JCI samples workbook not found")
-    try:
-        import openpyxl
-
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as e:
-        raise BadInputError(path, f"not a readable .xlsx workbook ({e})") from None
-    try:
-        out: dict[int, list[list[int]]] = {}
-        for r, row in enumerate(wb.worksheets[0].iter_rows(values_only=True), start=1):
-            if not row or all(v is None for v in row):
-                continue
-            if len(row) < 2 or row[0] is None or row[1] is None:
-                raise BadInputError(path, f"row {r}: expected image number and a sample list")
-            try:
-                num = int(row[0])
-                seq = json.loads(str(row[1]))
-            except (ValueError, TypeError, json.JSONDecodeError):
-                raise BadInputError(path, f"row {r}: expected image number and a list like [29, 18, 13]") from None
-            if not isinstance(seq, list) or not seq or not all(isinstance(v, int) and 1 <= v <= 100 for v in seq):
-                raise BadInputError(path, f"row {r}: the sample list must hold QF values 1..100")
-            viewers = [[seq[0]]]
-            for a, b in zip(seq, seq[1:]):
-                if b < a:
-                    viewers[-1].append(b)
-                else:
-                    viewers.append([b])
-            out[num] = viewers
-    finally:
-        wb.close()
-    if not out:
-        raise BadInputError(path, "no rows")
-    return out
-
-
-def xlsx_mismatches(xlsx: dict[int, list[list[int]]], samples: np.ndarray) -> list[int]:
-    """Image numbers whose workbook viewers' first three points differ from the ``.mat`` samples."""
-    bad = []
-    for i in range(samples.shape[0]):
-        viewers = xlsx.get(i + 1)
-        triples = [tuple((v + [0, 0, 0])[:3]) for v in viewers] if viewers is not None else None
-        if triples != [tuple(int(x) for x in t) for t in samples[i]]:
-            bad.append(i + 1)
-    return bad
 
 
 def mcljci_jnd(samples: np.ndarray, sur: float = 0.75, *, drop_missing: bool = False) -> np.ndarray:

@@ -41,7 +41,6 @@ __all__ = [
     "sur_curve",
     "jnd_from_samples",
     "jnd_from_sur_curve",
-    "reproduce_jnd",
     "load_videoset_labels",
 ]
 
@@ -219,19 +218,6 @@ def read_videoset_csv(path: str | Path) -> list[VideoSetRecord]:
     if not out:
         raise BadInputError(path, "no data rows")
     return out
-
-
-def reproduce_jnd(records: list[VideoSetRecord], sur: float = 0.75) -> tuple[float, list[tuple[int, int, int]]]:
-    """Recompute each record's JND from its samples; return (fraction equal to the file, mismatches).
-
-    Mismatches are ``(sequence_index, file_jnd, recomputed_jnd)``.
-    """
-    diffs = []
-    for r in records:
-        j = jnd_from_samples(r.samples, sur)
-        if j != r.jnd:
-            diffs.append((r.sequence_index, r.jnd, j))
-    return (1.0 - len(diffs) / len(records)) if records else 1.0, diffs
 
 
 def load_videoset_labels(
