@@ -60,101 +60,22 @@ def evaluate(
     plots: bool = True,
     n_ladder_plots: int = 3,
 ) -> EvalResult:
-    from ..inference.predictor import default_device, predict_canonical
-    from ..data.dataset import open_split
-    from ..data.layout import manifest_hash
-
     checkpoint, result_path = Path(checkpoint), Path(result_path)
     model, payload = load_checkpoint(checkpoint, expect_model=expect_model)
     check_model_matches(checkpoint, model, level=level, input_size=input_size)
-    spec = model.spec
-    if "jnd" not in spec.outputs:
-        raise BadInputError(checkpoint, f"model {spec.name!r} predicts no JND level; nothing to test")
     unit = payload.get("label_unit", "qp")
-    ds = open_split(data_dir, split, tuple(spec.input_size))
-    if len(ds) == 0:
-        raise BadInputError(Path(data_dir) / split, "split holds no frames")
-    if getattr(ds, "unit", unit) != unit:
-        raise BadInputError(checkpoint, f"checkpoint predicts {unit.upper()} but the dataset is labelled in {ds.unit.upper()}")
-
-    dev = torch.device(device) if device else default_device()
-    model = model.to(dev).eval()
-    preds = []
-    loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False)
-    for batch in loader:
-        preds.append(predict_canonical(model, batch["frame"].to(dev)).cpu().numpy())
-    pred = np.concatenate(preds).astype(np.float64)  # (N, L)
-    bad = ~np.isfinite(pred).all(axis=1)
-    if bad.any():  # never dropped from the metrics: a model that answers NaN has failed the test
-        raise BadInputError(checkpoint, f"the model predicts NaN or inf for {int(bad.sum())} of {len(pred)} frames "
-                                        f"(first: {ds.names[int(np.argmax(bad))]}); no metrics written")
-    levels = list(spec.levels)
+    ds = _open_labelled_split(checkpoint, model, unit, data_dir, split)
+    levels = list(model.spec.levels)
+    pred = predict_split(model, ds, batch_size, device)
+    check_finite(checkpoint, ds, pred)
     true = np.asarray(ds.labels, dtype=np.float64)[:, [k - 1 for k in levels]]
-
-    baseline = None
-    try:
-        train_labels = np.asarray(open_split(data_dir, "train", tuple(spec.input_size)).labels, dtype=np.float64)
-        baseline = np.nanmedian(train_labels[:, [k - 1 for k in levels]], axis=0)
-    except BadInputError:
-        pass  # no train split: the baseline is left out of the report
-
+    baseline = train_median(data_dir, model.spec.input_size, levels)
     curves: list[LadderCurve | None] = [load_curve(ds.ladder_path(i)) for i in range(len(ds))]
-    rows = []
-    for i, name in enumerate(ds.names):
-        row: dict[str, Any] = {"name": name}
-        for j, k in enumerate(levels):
-            t, p = true[i, j], pred[i, j]
-            row[f"true_jnd{k}"] = t
-            row[f"pred_jnd{k}"] = p
-            row[f"abs_err_jnd{k}"] = abs(p - t)
-            c = curves[i]
-            ok = c is not None and np.isfinite(t)
-            row[f"{quality_metric}_err_jnd{k}"] = quality_error(c, t, p, quality_metric) if ok and quality_metric in c.metrics else float("nan")
-            row[f"bits_err_pct_jnd{k}"] = bits_error_pct(c, t, p) if ok and "bits" in c.metrics else float("nan")
-            if baseline is not None:
-                b = float(baseline[j])
-                row[f"baseline_jnd{k}"] = b
-                row[f"baseline_{quality_metric}_err_jnd{k}"] = quality_error(c, t, b, quality_metric) if ok and quality_metric in c.metrics else float("nan")
-                row[f"baseline_bits_err_pct_jnd{k}"] = bits_error_pct(c, t, b) if ok and "bits" in c.metrics else float("nan")
-        rows.append(row)
-
-    per_level = {}
-    for j, k in enumerate(levels):
-        col = lambda key: [r[key] for r in rows]  # noqa: E731
-        entry = {
-            "mae": mae(true[:, j], pred[:, j]),
-            f"{quality_metric}_error": nanmean(col(f"{quality_metric}_err_jnd{k}")),
-            "bits_error_pct": nanmean(col(f"bits_err_pct_jnd{k}")),
-            "mean_true": nanmean(true[:, j]),
-            "mean_pred": nanmean(pred[:, j]),
-        }
-        if baseline is not None:
-            entry["baseline"] = {
-                "value": float(baseline[j]),
-                "mae": mae(true[:, j], np.full(len(rows), baseline[j])),
-                f"{quality_metric}_error": nanmean(col(f"baseline_{quality_metric}_err_jnd{k}")),
-                "bits_error_pct": nanmean(col(f"baseline_bits_err_pct_jnd{k}")),
-            }
-        per_level[f"jnd{k}"] = entry
-
+    rows = [frame_row(name, true[i], pred[i], curves[i], levels, quality_metric, baseline)
+            for i, name in enumerate(ds.names)]
+    summary = _summary(model, payload, checkpoint, data_dir, split, ds, curves, quality_metric,
+                       level_summary(rows, true, pred, levels, quality_metric, baseline), baseline is not None)
     json_path, plot_dir = summary_paths(result_path)
-    summary = {
-        "model": spec.name,
-        "model_cfg": {k: (list(v) if isinstance(v, tuple) else v) for k, v in spec.cfg.items()},
-        "checkpoint": str(checkpoint),
-        "data_dir": str(data_dir),
-        "split": split,
-        "n_frames": len(rows),
-        "n_frames_with_ladder": int(sum(c is not None for c in curves)),
-        "unit": unit,
-        "quality_metric": quality_metric,
-        "quality_error_unit": "dB" if quality_metric.startswith("psnr") else quality_metric,
-        "interpolation": "linear between integer ladder levels, clamped to the ladder's range",
-        "baseline": "constant: median of the train split labels" if baseline is not None else None,
-        "data_manifest_hash": manifest_hash(ds.manifest),
-        "trained_on_manifest_hash": payload.get("meta", {}).get("data_manifest_hash"),
-        "levels": per_level,
-    }
     _write_csv(result_path, rows)
     atomic_write_json(json_path, _finite_or_none(summary))
     plot_paths: list[Path] = []
@@ -163,6 +84,125 @@ def evaluate(
 
         plot_paths = make_plots(plot_dir, rows, levels, unit, curves, quality_metric, n_ladder_plots)
     return EvalResult(rows, summary, result_path, json_path, plot_paths)
+
+
+def _open_labelled_split(checkpoint: Path, model, unit: str, data_dir: str | Path, split: str):
+    """The split the checkpoint is tested on, checked against what the model predicts."""
+    from ..data.dataset import open_split
+
+    if "jnd" not in model.spec.outputs:
+        raise BadInputError(checkpoint, f"model {model.spec.name!r} predicts no JND level; nothing to test")
+    ds = open_split(data_dir, split, tuple(model.spec.input_size))
+    if len(ds) == 0:
+        raise BadInputError(Path(data_dir) / split, "split holds no frames")
+    if getattr(ds, "unit", unit) != unit:
+        raise BadInputError(checkpoint, f"checkpoint predicts {unit.upper()} but the dataset is labelled in {ds.unit.upper()}")
+    return ds
+
+
+def predict_split(model, ds, batch_size: int = 8, device: str | None = None) -> np.ndarray:
+    """(N, L) predictions for every frame of ``ds``, in dataset order."""
+    from ..inference.predictor import default_device, predict_canonical
+
+    dev = torch.device(device) if device else default_device()
+    model = model.to(dev).eval()
+    loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False)
+    preds = [predict_canonical(model, batch["frame"].to(dev)).cpu().numpy() for batch in loader]
+    return np.concatenate(preds).astype(np.float64)
+
+
+def check_finite(checkpoint: Path, ds, pred: np.ndarray) -> None:
+    """Never dropped from the metrics: a model that answers NaN or inf has failed the test."""
+    bad = ~np.isfinite(pred).all(axis=1)
+    if bad.any():
+        raise BadInputError(checkpoint, f"the model predicts NaN or inf for {int(bad.sum())} of {len(pred)} frames "
+                                        f"(first: {ds.names[int(np.argmax(bad))]}); no metrics written")
+
+
+def train_median(data_dir: str | Path, input_size: tuple[int, int], levels: list[int]) -> np.ndarray | None:
+    """The constant predictor: per-level median of the train labels (None without a train split)."""
+    from ..data.dataset import open_split
+
+    try:
+        labels = np.asarray(open_split(data_dir, "train", tuple(input_size)).labels, dtype=np.float64)
+    except BadInputError:
+        return None  # no train split: the baseline is left out of the report
+    return np.nanmedian(labels[:, [k - 1 for k in levels]], axis=0)
+
+
+def _ladder_errors(curve: LadderCurve | None, true: float, value: float, metric: str) -> tuple[float, float]:
+    """(quality error, bits error %) of predicting ``value`` for a frame whose label is ``true``."""
+    ok = curve is not None and np.isfinite(true)
+    quality = quality_error(curve, true, value, metric) if ok and metric in curve.metrics else float("nan")
+    bits = bits_error_pct(curve, true, value) if ok and "bits" in curve.metrics else float("nan")
+    return quality, bits
+
+
+def frame_row(name: str, true: np.ndarray, pred: np.ndarray, curve: LadderCurve | None, levels: list[int],
+              metric: str, baseline: np.ndarray | None) -> dict[str, Any]:
+    """One CSV row: per level the label, the prediction, and their errors (and the baseline's)."""
+    row: dict[str, Any] = {"name": name}
+    for j, k in enumerate(levels):
+        t, p = true[j], pred[j]
+        row[f"true_jnd{k}"] = t
+        row[f"pred_jnd{k}"] = p
+        row[f"abs_err_jnd{k}"] = abs(p - t)
+        row[f"{metric}_err_jnd{k}"], row[f"bits_err_pct_jnd{k}"] = _ladder_errors(curve, t, p, metric)
+        if baseline is not None:
+            b = float(baseline[j])
+            row[f"baseline_jnd{k}"] = b
+            row[f"baseline_{metric}_err_jnd{k}"], row[f"baseline_bits_err_pct_jnd{k}"] = _ladder_errors(curve, t, b, metric)
+    return row
+
+
+def level_summary(rows: list[dict[str, Any]], true: np.ndarray, pred: np.ndarray, levels: list[int], metric: str,
+                  baseline: np.ndarray | None) -> dict[str, Any]:
+    """Per level: MAE, mean quality and bits errors, means (and the baseline's figures)."""
+    def col(key: str) -> list[float]:
+        return [r[key] for r in rows]
+
+    per_level = {}
+    for j, k in enumerate(levels):
+        entry = {
+            "mae": mae(true[:, j], pred[:, j]),
+            f"{metric}_error": nanmean(col(f"{metric}_err_jnd{k}")),
+            "bits_error_pct": nanmean(col(f"bits_err_pct_jnd{k}")),
+            "mean_true": nanmean(true[:, j]),
+            "mean_pred": nanmean(pred[:, j]),
+        }
+        if baseline is not None:
+            entry["baseline"] = {
+                "value": float(baseline[j]),
+                "mae": mae(true[:, j], np.full(len(rows), baseline[j])),
+                f"{metric}_error": nanmean(col(f"baseline_{metric}_err_jnd{k}")),
+                "bits_error_pct": nanmean(col(f"baseline_bits_err_pct_jnd{k}")),
+            }
+        per_level[f"jnd{k}"] = entry
+    return per_level
+
+
+def _summary(model, payload: dict[str, Any], checkpoint: Path, data_dir, split: str, ds, curves: list, metric: str,
+             per_level: dict[str, Any], with_baseline: bool) -> dict[str, Any]:
+    from ..data.layout import manifest_hash
+
+    spec = model.spec
+    return {
+        "model": spec.name,
+        "model_cfg": {k: (list(v) if isinstance(v, tuple) else v) for k, v in spec.cfg.items()},
+        "checkpoint": str(checkpoint),
+        "data_dir": str(data_dir),
+        "split": split,
+        "n_frames": len(ds),
+        "n_frames_with_ladder": int(sum(c is not None for c in curves)),
+        "unit": payload.get("label_unit", "qp"),
+        "quality_metric": metric,
+        "quality_error_unit": "dB" if metric.startswith("psnr") else metric,
+        "interpolation": "linear between integer ladder levels, clamped to the ladder's range",
+        "baseline": "constant: median of the train split labels" if with_baseline else None,
+        "data_manifest_hash": manifest_hash(ds.manifest),
+        "trained_on_manifest_hash": payload.get("meta", {}).get("data_manifest_hash"),
+        "levels": per_level,
+    }
 
 
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
