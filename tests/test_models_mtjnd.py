@@ -309,3 +309,15 @@ def test_checkpoint_does_not_need_vgg_file(tmp_path):
     assert m2.spec.levels == (2,) and m2.spec.frozen == m.spec.frozen
     x = torch.rand(1, 3, *SMALL)
     assert torch.allclose(m2(x)["jnd"], m.eval()(x)["jnd"])
+
+
+def test_checkpoint_without_recorded_level_still_loads(tmp_path):
+    """Older files of MTJND single-level models recorded no level (it defaulted to 1); the spec's levels say it."""
+    from laserjnd.checkpoint import load_checkpoint, save_checkpoint
+
+    path = save_checkpoint(tmp_path / "d.pt", create_model("direct", level=1, input_size=SMALL), label_unit="qp")
+    payload = torch.load(path, weights_only=False)
+    payload["model"]["cfg"] = {"input_size": list(SMALL)}  # as written before, size in the cfg too
+    torch.save(payload, path)
+    model, _ = load_checkpoint(path)
+    assert model.spec.levels == (1,) and model.spec.input_size == SMALL

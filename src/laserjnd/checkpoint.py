@@ -33,7 +33,7 @@ import torch
 
 from .data.labels.units import UNITS
 from .errors import BadInputError, UnsafeFileError
-from .models import JNDModel, create_model
+from .models import JNDModel, create_model, model_entry
 from .models.convention import InputConvention
 from .utils.atomic import atomic_save
 
@@ -196,6 +196,8 @@ def model_from_payload(payload: dict[str, Any], path: str | Path) -> JNDModel:
         convention = InputConvention.from_dict(spec["convention"])
         cfg = dict(spec.get("cfg", {}))
         cfg.setdefault("input_size", tuple(convention.input_size))
+        if model_entry(spec["name"]).single_level and "level" not in cfg and "jnd_column" not in cfg:
+            cfg["level"] = spec["levels"][0]  # older files of MTJND single-level models left the level implicit
         model = create_model(spec["name"], **cfg)
     except BadInputError:
         raise
