@@ -113,9 +113,9 @@ def test_checkpoint_round_trip(name, tmp_path):
 @pytest.mark.parametrize("name", MODELS)
 def test_published_parameter_total(name):
     entry = model_entry(name)
-    assert entry.published_params == ARCHITECTURES_MD.get(name)
+    assert entry.published_params == ARCHITECTURES_MD.get(name)  # None for ours (mj-lite, constant)
     if entry.published_params is None:
-        pytest.skip(f"{name} is not a published architecture")
+        return
     with torch.device("meta"):  # shapes only: the 62M-parameter models cost nothing
         model = create_model(name, **entry.example_cfg())
     assert model.spec.input_size == entry.convention.input_size
