@@ -94,7 +94,8 @@ def test_cli_predict_json_and_encode(tmp_path, ckpt, media, monkeypatch):
 
 
 def test_bad_inputs_are_one_line_errors(tmp_path, ckpt, media):
-    from laserjnd.cli.predict_cmd import expand_inputs, resolve_predictor
+    from laserjnd.cli.predict_cmd import resolve_predictor
+    from laserjnd.inference.batch import expand_inputs
     from laserjnd.errors import JNDError
     from laserjnd.data.media import read_video_frames
 

@@ -54,7 +54,7 @@ class _Stage:
 
 
 def run_demo(cfg: DemoConfig) -> Path:
-    from .cli.predict_cmd import encode_rows, predict_rows, write_rows
+    from .inference.batch import encode_rows, predict_rows, write_rows
     from .data.default_content import default_content
     from .data.layout import read_manifest
     from .data.prepare import PrepareConfig, prepare_dataset

@@ -17,6 +17,7 @@ from ..data.codecs import CODECS, PRESETS
 from ..data.labels.proxy import KNOWN_METRICS
 from ..data.labels.units import UNITS
 from ..errors import BadInputError, JNDError, OutputExistsError
+from ..inference.video import AGGREGATES
 
 # ---------------------------------------------------------------- help: one name per option
 
@@ -47,13 +48,6 @@ def command_settings() -> dict:
 # ---------------------------------------------------------------- choices
 
 
-class Aggregate(str, Enum):
-    median = "median"
-    mean = "mean"
-    min = "min"
-    max = "max"
-
-
 class TableFormat(str, Enum):
     csv = "csv"
     json = "json"
@@ -71,6 +65,7 @@ def _choices(name: str, values) -> type[Enum]:
 
 LabelUnit = _choices("LabelUnit", UNITS)
 Codec = _choices("Codec", CODECS)
+Aggregate = _choices("Aggregate", AGGREGATES)
 Preset = _choices("Preset", PRESETS)
 QualityMetric = _choices("QualityMetric", KNOWN_METRICS)
 
@@ -210,12 +205,6 @@ def check_output_file(path: Path | None, option: str, inputs: Iterable[Path] = (
     for given in inputs:
         if given is not None and _same_file(path, Path(given)):
             raise OutputExistsError(path, f"is an input of this command; {option} must name another file")
-
-
-def check_new_file(path: Path, option: str, overwrite: bool) -> None:
-    """A file laserjnd derives a name for: never replaced without ``--overwrite``."""
-    if path.exists() and not overwrite:
-        raise OutputExistsError(path, f"exists; pass --overwrite to replace it, or choose another {option}")
 
 
 def _same_file(a: Path, b: Path) -> bool:

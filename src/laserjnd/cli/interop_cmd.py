@@ -10,7 +10,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import ExportFormat, LabelUnit, Verbose, check_new_file, check_output_file, configure_output, value
+from ..utils.atomic import refuse_existing
+from .common import ExportFormat, LabelUnit, Verbose, check_output_file, configure_output, value
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".ts.pt"}
 
@@ -50,6 +51,6 @@ def export_command(
     format = value(format)
     out = output or checkpoint.with_name(checkpoint.stem + FORMATS[format])
     check_output_file(out, "--output", [checkpoint])
-    check_new_file(out, "--output", overwrite)
+    refuse_existing(out, "--output", overwrite)
     (export_onnx if format == "onnx" else export_torchscript)(checkpoint, out)
     print(f"exported {checkpoint} -> {out} ({format})")

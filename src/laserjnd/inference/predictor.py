@@ -27,8 +27,9 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def to_rgb_uint8(image: ImageLike) -> np.ndarray:
-    from ..data.media import read_image, to_rgb_uint8 as convert
+def as_rgb_frame(image: ImageLike) -> np.ndarray:
+    """A path (read by the media rules) or an array (converted by the same rules) -> RGB uint8."""
+    from ..data.media import read_image, to_rgb_uint8
 
     if isinstance(image, (str, Path)):
         return read_image(image)
@@ -36,7 +37,7 @@ def to_rgb_uint8(image: ImageLike) -> np.ndarray:
         image = image.detach().cpu().numpy()
     if not isinstance(image, np.ndarray):
         raise JNDError(f"cannot predict on a {type(image).__name__}; give a path or an RGB numpy array")
-    return convert(image)
+    return to_rgb_uint8(image)
 
 
 def frame_tensor(rgb: np.ndarray, input_size: tuple[int, int]) -> torch.Tensor:
@@ -108,7 +109,7 @@ class Predictor:
         return self.predict_batch([image])[0]
 
     def predict_batch(self, images: Sequence[ImageLike] | Iterable[ImageLike]) -> list[dict[str, float]]:
-        rows = self.predict_rgb([to_rgb_uint8(im) for im in images])
+        rows = self.predict_rgb([as_rgb_frame(im) for im in images])
         if not all(np.isfinite(v) for r in rows for v in r.values()):
             raise JNDError(f"model {self.spec.name!r} predicted NaN or inf; no usable JND level")
         return rows

@@ -5,9 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 
+AGGREGATES = {"median": np.median, "mean": np.mean, "min": np.min, "max": np.max}
+
+
 def aggregate(values: list[dict[str, float]], how: str = "median") -> dict[str, float]:
     """Per-clip figure from per-frame predictions (median by default: robust to a few odd frames)."""
-    fn = {"median": np.median, "mean": np.mean, "min": np.min, "max": np.max}.get(how)
+    fn = AGGREGATES.get(how)
     if fn is None:
         raise ValueError(f"aggregate must be median, mean, min or max, got {how!r}")
     keys = list(values[0]) if values else []

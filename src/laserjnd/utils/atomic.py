@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from ..errors import OutputExistsError
+
 log = logging.getLogger("laserjnd")
 
 PARTIAL_SUFFIX = ".partial"
@@ -98,6 +100,12 @@ def atomic_save(path: str | Path, writer: Callable[[Path], None]) -> None:
     """Call ``writer(tmp_path)`` (e.g. ``torch.save``, ``cv2.imwrite``) and rename the result into place."""
     with atomic_path(path) as tmp:
         writer(tmp)
+
+
+def refuse_existing(path: Path, option: str, overwrite: bool) -> None:
+    """A file laserjnd derives a name for: never replaced without ``--overwrite``."""
+    if path.exists() and not overwrite:
+        raise OutputExistsError(path, f"exists; pass --overwrite to replace it, or choose another {option}")
 
 
 def is_empty_dir(path: Path) -> bool:
