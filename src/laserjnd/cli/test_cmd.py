@@ -50,13 +50,14 @@ def test_command(
     unit = s["unit"].upper()
     qunit = s["quality_error_unit"]
     table = Table(title=f"{s['model']} on {s['split']} ({s['n_frames']} frames, {s['n_frames_with_ladder']} with ladders)")
-    for c in ("level", f"MAE ({unit})", f"{metric} err ({qunit})", "bits err (%)",
-              f"median MAE ({unit})", f"median {metric} err", "median bits err (%)"):
+    for c in ("level", "predictor", f"MAE ({unit})", "SRCC", "PLCC", f"{metric} err ({qunit})", "bits err (%)"):
         table.add_column(c, justify="right")
     for lv, e in s["levels"].items():
-        b = e.get("baseline") or {}
-        table.add_row(lv.upper(), _fmt(e["mae"]), _fmt(e[f"{metric}_error"]), _fmt(e["bits_error_pct"], 1),
-                      _fmt(b.get("mae")), _fmt(b.get(f"{metric}_error")), _fmt(b.get("bits_error_pct"), 1))
+        table.add_row(lv.upper(), s["model"], _fmt(e["mae"]), _fmt(e["spearman"]), _fmt(e["pearson"]),
+                      _fmt(e[f"{metric}_error"]), _fmt(e["bits_error_pct"], 1))
+        b = e.get("baseline")
+        if b:
+            table.add_row("", "train median", _fmt(b["mae"]), "", "", _fmt(b[f"{metric}_error"]), _fmt(b["bits_error_pct"], 1))
     Console().print(table)
     typer.echo(f"wrote {res.csv_path}, {res.json_path}" + (f", {len(res.plots)} plots in {res.plots[0].parent}" if res.plots else ""))
 

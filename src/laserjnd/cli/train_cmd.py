@@ -53,7 +53,7 @@ def train_command(
     prereq_dir: Optional[Path] = typer.Option(None, "--prereq-dir", "--prereq_dir",
                                               help="cache of trained prerequisite AEs (default <data_dir>_prerequisites)"),
     prereq_epochs: Optional[int] = typer.Option(None, "--prereq-epochs", min=1, help="epochs for prerequisites (default --epochs)"),
-    init_output_bias: bool = typer.Option(False, "--init-output-bias", help="start QP outputs at the train-label median (speeds up short runs; not in the originals)"),
+    init_output_bias: bool = typer.Option(False, "--init-output-bias", help="start QP outputs at the train-label median (speeds up short runs; not in the originals). A model with a data-fitted start (texture) always fits it on the train split"),
     patience: Optional[int] = typer.Option(None, "--patience", min=1, help="early stopping on val_loss"),
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Lightning checkpoints + TensorBoard (default <checkpoint>_run)"),
     diverge_factor: float = typer.Option(1e6, "--diverge-factor", help="stop when loss > this x the first loss"),

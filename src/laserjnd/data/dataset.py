@@ -1,7 +1,8 @@
 """PyTorch ``Dataset`` over the prepared layout (see ``layout.py``).
 
-Each item is a dict of canonical tensors (RGB, float32 in [0, 1], resized with area
-interpolation to ``input_size`` = (H, W)); models convert them to their own convention:
+Each item is a dict of canonical tensors (RGB, float32 in [0, 1], shaped to the model input by
+the one preprocessing path, ``preprocess.Geometry``: resized to ``input_size`` = (H, W), or
+native-resolution tiles); models convert them to their own convention:
 
     "frame"       (3, H, W)
     "jnd"         (3,)        labels of JND1..3 in the dataset's unit (QP or quality factor)
@@ -23,20 +24,7 @@ from ..errors import BadInputError
 from .labels.mtjnd import read_split
 from .layout import DatasetLayout, read_manifest  # noqa: F401  (read_manifest: part of this module's API)
 from .media import read_image
-
-
-def resize_rgb(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize (not crop) to (H, W) like the originals; area interpolation when shrinking."""
-    h, w = size
-    if frame.shape[:2] == (h, w):
-        return frame
-    interp = cv2.INTER_AREA if h <= frame.shape[0] and w <= frame.shape[1] else cv2.INTER_LINEAR
-    return cv2.resize(frame, (w, h), interpolation=interp)
-
-
-def to_tensor(frame: np.ndarray) -> torch.Tensor:
-    """(H, W, C) uint8 -> (C, H, W) float32 in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(frame.transpose(2, 0, 1))).float().div_(255.0)
+from .preprocess import Geometry, as_geometry, resize_rgb, to_tensor  # noqa: F401  (resize_rgb, to_tensor: API)
 
 
 class JNDDataset(Dataset):
@@ -44,7 +32,7 @@ class JNDDataset(Dataset):
         self,
         root: str | Path,
         split: str,
-        input_size: tuple[int, int] = (352, 640),
+        input_size: tuple[int, int] | Geometry = (352, 640),
         jnd_frames: bool = False,
         saliency: bool = False,
         unit: str | None = None,
@@ -52,7 +40,8 @@ class JNDDataset(Dataset):
         self.root = Path(root)
         self.layout = DatasetLayout(self.root)
         self.split = split
-        self.input_size = tuple(input_size)
+        self.geometry = as_geometry(input_size)
+        self.input_size = self.geometry.size
         self.manifest = self.layout.read_manifest()
         self.unit = unit or self.manifest.get("label_unit", "qp")
         folder = self.layout.frames_dir(split)
@@ -74,7 +63,7 @@ class JNDDataset(Dataset):
         return len(self.paths)
 
     def _load(self, path: Path) -> torch.Tensor:
-        return to_tensor(resize_rgb(read_image(path), self.input_size))
+        return self.geometry.to_tensor(read_image(path))
 
     def saliency_path(self, i: int) -> Path:
         return self.layout.saliency_dir(self.split) / f"{self.paths[i].stem}.png"
@@ -100,10 +89,10 @@ class JNDDataset(Dataset):
         return item
 
 
-def open_split(root: str | Path, split: str, input_size: tuple[int, int], *, jnd_frames: bool = False,
+def open_split(root: str | Path, split: str, input_size: tuple[int, int] | Geometry, *, jnd_frames: bool = False,
                saliency: bool = False) -> JNDDataset:
     """``JNDDataset`` with a clear error when the prepared dataset lacks the split."""
     folder = DatasetLayout(root).frames_dir(split)
     if not folder.is_dir():
         raise BadInputError(Path(root), f"dataset has no {split!r} split (expected folder {folder})")
-    return JNDDataset(root, split, input_size=tuple(input_size), jnd_frames=jnd_frames, saliency=saliency)
+    return JNDDataset(root, split, input_size=input_size, jnd_frames=jnd_frames, saliency=saliency)

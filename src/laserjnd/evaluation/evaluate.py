@@ -1,6 +1,6 @@
 """``laserjnd test``: predict a split, compare with its labels and ladders, write CSV + JSON + plots.
 
-Per level: MAE in label units; quality error |Q(pred) - Q(true)| (``psnr_y`` in dB by default) and
+Per level: MAE in label units; Spearman and Pearson correlation with the labels; quality error |Q(pred) - Q(true)| (``psnr_y`` in dB by default) and
 bits error |bits(pred) - bits(true)| / bits(true) in percent, both read off each frame's ladder
 (see ``metrics.py``). The constant training-median predictor is scored beside the model.
 """
@@ -19,7 +19,7 @@ import torch
 from ..checkpoint import load_checkpoint
 from ..errors import BadInputError, JNDError
 from ..utils.atomic import atomic_write_json, atomic_write_text
-from .metrics import LadderCurve, bits_error_pct, load_curve, mae, nanmean, quality_error
+from .metrics import LadderCurve, bits_error_pct, correlations, load_curve, mae, nanmean, quality_error
 
 
 @dataclass
@@ -92,7 +92,7 @@ def _open_labelled_split(checkpoint: Path, model, unit: str, data_dir: str | Pat
 
     if "jnd" not in model.spec.outputs:
         raise BadInputError(checkpoint, f"model {model.spec.name!r} predicts no JND level; nothing to test")
-    ds = open_split(data_dir, split, tuple(model.spec.input_size))
+    ds = open_split(data_dir, split, model.spec.convention.geometry)
     if len(ds) == 0:
         raise BadInputError(Path(data_dir) / split, "split holds no frames")
     if getattr(ds, "unit", unit) != unit:
@@ -165,6 +165,7 @@ def level_summary(rows: list[dict[str, Any]], true: np.ndarray, pred: np.ndarray
     for j, k in enumerate(levels):
         entry = {
             "mae": mae(true[:, j], pred[:, j]),
+            **correlations(true[:, j], pred[:, j]),
             f"{metric}_error": nanmean(col(f"{metric}_err_jnd{k}")),
             "bits_error_pct": nanmean(col(f"bits_err_pct_jnd{k}")),
             "mean_true": nanmean(true[:, j]),

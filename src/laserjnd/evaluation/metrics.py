@@ -87,3 +87,19 @@ def nanmean(values) -> float:
     a = np.asarray(values, dtype=np.float64)
     a = a[np.isfinite(a)]
     return float(a.mean()) if a.size else float("nan")
+
+
+def correlations(true: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    """Spearman (rank) and Pearson (linear) correlation, as image-quality papers report them.
+
+    NaN when fewer than 3 labelled frames or when either side is constant (a constant predictor
+    ranks nothing).
+    """
+    from scipy.stats import pearsonr, spearmanr
+
+    true, pred = np.asarray(true, dtype=np.float64), np.asarray(pred, dtype=np.float64)
+    ok = np.isfinite(true) & np.isfinite(pred)
+    t, p = true[ok], pred[ok]
+    if len(t) < 3 or np.ptp(t) == 0 or np.ptp(p) == 0:
+        return {"spearman": float("nan"), "pearson": float("nan")}
+    return {"spearman": float(spearmanr(t, p)[0]), "pearson": float(pearsonr(t, p)[0])}

@@ -3,8 +3,8 @@
 Input rule: a path is read with ``laserjnd.data.media.read_image`` (gray -> replicated to RGB,
 RGBA -> alpha dropped, 16-bit -> ``round(v / 257)``). A numpy array is taken as RGB (H, W[, C]) and
 converted by the same rules (uint8 0..255, uint16 0..65535, float in [0, 1]). The frame is then
-resized (not cropped) to the model input with ``cv2.INTER_AREA``, scaled to [0, 1] and converted
-to the model's convention (channel order, scale).
+shaped to the model input by the same path training uses (``data.preprocess.Geometry``: resized,
+or native-resolution tiles), scaled to [0, 1] and converted to the model's convention.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-import cv2
 import numpy as np
 import torch
 
@@ -38,14 +37,6 @@ def as_rgb_frame(image: ImageLike) -> np.ndarray:
     if not isinstance(image, np.ndarray):
         raise JNDError(f"cannot predict on a {type(image).__name__}; give a path or an RGB numpy array")
     return to_rgb_uint8(image)
-
-
-def frame_tensor(rgb: np.ndarray, input_size: tuple[int, int]) -> torch.Tensor:
-    """RGB uint8 (H, W, 3) -> canonical (3, h, w) float in [0, 1] at the model size."""
-    h, w = input_size
-    if rgb.shape[:2] != (h, w):
-        rgb = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
-    return torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1))).float().div_(255.0)
 
 
 @torch.no_grad()
@@ -102,6 +93,10 @@ class Predictor:
         return [f"jnd{k}" for k in self.levels]
 
     @property
+    def geometry(self):
+        return self.model.spec.convention.geometry
+
+    @property
     def input_size(self) -> tuple[int, int]:
         return tuple(self.model.spec.input_size)
 
@@ -118,7 +113,7 @@ class Predictor:
         """RGB uint8 frames -> one dict per frame, batched."""
         rows: list[dict[str, float]] = []
         for i in range(0, len(frames), self.batch_size):
-            batch = torch.stack([frame_tensor(f, self.input_size) for f in frames[i:i + self.batch_size]])
+            batch = torch.stack([self.geometry.to_tensor(f) for f in frames[i:i + self.batch_size]])
             pred = predict_canonical(self.model, batch.to(self.device)).cpu().numpy()
             rows += [{k: float(v) for k, v in zip(self.keys, p)} for p in pred]
         return rows

@@ -13,4 +13,4 @@ __all__ = ["JNDModel", "ModelEntry", "ModelSpec", "InputConvention", "count_para
            "get_model_spec", "list_models", "model_entry", "register_model", "resolve_level"]
 
 # Families register themselves on import.
-from . import autoencoder, laser, lite, mtjnd, direct, constant  # noqa: E402,F401
+from . import autoencoder, laser, lite, mtjnd, direct, constant, texture  # noqa: E402,F401

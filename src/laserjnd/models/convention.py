@@ -12,16 +12,24 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from ..data.preprocess import Geometry
+
 
 @dataclass(frozen=True)
 class InputConvention:
     channel_order: str = "bgr"  # "rgb" or "bgr"
     scale: float = 255.0  # canonical [0,1] values are multiplied by this
-    input_size: tuple[int, int] = (352, 640)  # (H, W); frames are resized, not cropped
+    input_size: tuple[int, int] = (352, 640)  # (H, W) of the model input
+    geometry_mode: str = "resize"  # how a frame becomes the input: see data.preprocess.Geometry
+    tile: int = 0  # tile side of the "tiles" geometry
 
     def __post_init__(self):
         if self.channel_order not in ("rgb", "bgr"):
             raise ValueError(f"channel_order must be 'rgb' or 'bgr', got {self.channel_order!r}")
+
+    @property
+    def geometry(self) -> Geometry:
+        return Geometry(tuple(self.input_size), self.geometry_mode, self.tile)
 
     def to_model(self, x: torch.Tensor) -> torch.Tensor:
         """Canonical RGB [0,1] (B,3,H,W) -> model input space."""
@@ -41,7 +49,8 @@ class InputConvention:
 
     @classmethod
     def from_dict(cls, d: dict) -> "InputConvention":
-        return cls(channel_order=d["channel_order"], scale=float(d["scale"]), input_size=tuple(d["input_size"]))
+        return cls(channel_order=d["channel_order"], scale=float(d["scale"]), input_size=tuple(d["input_size"]),
+                   geometry_mode=d.get("geometry_mode", "resize"), tile=int(d.get("tile", 0)))
 
 
 LASER_CONVENTION = InputConvention("bgr", 255.0, (352, 640))

@@ -17,7 +17,7 @@ class JNDDataModule(L.LightningDataModule):
                  jnd_frames: bool = False, saliency: bool = False):
         super().__init__()
         self.data_dir = Path(data_dir)
-        self.input_size = tuple(input_size)
+        self.input_size = input_size  # (H, W) or a data.preprocess.Geometry
         self.batch_size = int(batch_size)
         self.workers = int(workers)
         self.flags = {"jnd_frames": jnd_frames, "saliency": saliency}

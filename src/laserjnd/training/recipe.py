@@ -170,6 +170,20 @@ def ensure_prerequisites(model_name: str, model_cfg: dict[str, Any], tc: TrainCo
     return states, info
 
 
+def start_from_train_split(model, dm) -> dict[str, Any]:
+    """Data-dependent start, from the train split (and the valid split for a choice), never test.
+
+    A model with ``fit_start(train, valid)`` sets its own start (e.g. the texture model's
+    standardisation and ridge read-out); the others start each level's output at the train median.
+    """
+    if hasattr(model, "fit_start"):
+        return {"rule": "fit_start"} | model.fit_start(dm.train_ds, dm.val_ds)
+    cols = [k - 1 for k in model.spec.levels]
+    median = [float(v) for v in np.median(dm.train_ds.labels[:, cols], axis=0)]
+    model.init_output_bias(median)
+    return {"rule": "train median output bias", "values": median}
+
+
 def train_model(model_name: str, model_cfg: dict[str, Any], tc: TrainConfig) -> TrainResult:
     """Train ``model_name`` (and, first, its missing prerequisites) and write ``tc.checkpoint_path``."""
     import lightning as L
@@ -196,7 +210,7 @@ def train_model(model_name: str, model_cfg: dict[str, Any], tc: TrainConfig) -> 
 
     needs_frames = bool(spec.recon_target)  # target 0 is the raw frame itself
     needs_sal = "saliency" in spec.outputs and spec.loss_weights.get("saliency", 0) > 0
-    dm = JNDDataModule(tc.data_dir, size, tc.batch_size, tc.workers, jnd_frames=needs_frames, saliency=needs_sal)
+    dm = JNDDataModule(tc.data_dir, spec.convention.geometry, tc.batch_size, tc.workers, jnd_frames=needs_frames, saliency=needs_sal)
     if needs_sal and "saliency" not in dm.train_ds[0]:
         raise BadInputError(tc.data_dir, f"model {model_name!r} needs saliency maps; prepare the dataset with --saliency")
     mhash = dm.manifest_hash
@@ -209,9 +223,8 @@ def train_model(model_name: str, model_cfg: dict[str, Any], tc: TrainConfig) -> 
     meta = {"data_manifest_hash": mhash, "training": tc.to_meta() | {"epochs": epochs}, "prerequisites": prereq_info}
     module = JNDLightningModule(model_name, model_cfg, tc.learning_rate, dm.unit, meta, tc.diverge_factor,
                                 prerequisites=prereq_states)
-    if tc.init_output_bias and spec.levels and not tc.resume:
-        cols = [k - 1 for k in spec.levels]
-        module.model.init_output_bias([float(v) for v in np.median(dm.train_ds.labels[:, cols], axis=0)])
+    if spec.levels and not tc.resume and (tc.init_output_bias or hasattr(module.model, "fit_start")):
+        meta["start"] = start_from_train_split(module.model, dm)
     trainer, ckpt_cb = _make_trainer(tc, epochs, n_batches=len(dm.train_dataloader()))
     try:
         with warnings.catch_warnings():
