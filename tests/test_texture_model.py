@@ -116,3 +116,29 @@ def test_committed_benchmark_splits_are_disjoint_by_source():
         else:  # cross-dataset: no Kodak photo in training, all 24 in test
             assert not any(n.startswith("kodim") for n in train | valid)
             assert len(test) == 24 and all(n.startswith("kodim") for n in test)
+
+
+def test_fine_tuning_starts_from_the_given_weights(tiny_dataset, tmp_path):
+    from laserjnd.checkpoint import read_checkpoint
+    from laserjnd.training.recipe import TrainConfig, train_model
+
+    first = _train_texture(tiny_dataset, tmp_path / "first.pt")
+    tc = TrainConfig(tiny_dataset, tmp_path / "tuned.pt", epochs=1, batch_size=2, learning_rate=1e-4, seed=5,
+                     progress=False, tensorboard=False, init_weights=tmp_path / "first.pt")
+    train_model("texture", {}, tc)  # the input size comes from the weights (128x128)
+    tuned = read_checkpoint(tmp_path / "tuned.pt")
+    assert tuned["meta"]["start"] == {"rule": "init weights", "from": str(tmp_path / "first.pt")}
+    assert tuned["model"]["convention"]["input_size"] == [128, 128]
+    torch.testing.assert_close(tuned["state_dict"]["mean"], first["mean"])  # kept, not refitted on this data
+
+
+def test_init_weights_of_another_model_is_a_one_line_error(tiny_dataset, tmp_path, capsys):
+    from laserjnd.checkpoint import save_checkpoint
+    from laserjnd.cli.main import main
+
+    other = save_checkpoint(tmp_path / "lite.pt", create_model("mj-lite", input_size=(64, 96)), label_unit="qp")
+    code = main(["train", "texture", "--data_dir", str(tiny_dataset), "--checkpoint_path", str(tmp_path / "t.pt"),
+                 "--init-weights", str(other), "--epochs", "1"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "lite.pt" in err[0] and "'mj-lite'" in err[0]
+    assert not (tmp_path / "t.pt").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -15,12 +16,12 @@ DEMO_MARKER = ".laserjnd-demo"  # a folder holding it is a demo's own output; a 
 def demo_command(
     out: Path = typer.Option(Path("outputs/demo"), "--out", "-o", help="Folder for data, model, plots and report."),
     quick: bool = typer.Option(False, "--quick", help="Shortened form (CI): few tiny photos, two epochs."),
-    model: str = typer.Option("mj-lite", "--model", help="Model of the default recipe."),
-    epochs: int | None = typer.Option(None, "--epochs", min=1, help="Training epochs (default 40, quick 2)."),
+    model: Optional[str] = typer.Option(None, "--model", help="Train this model from scratch instead of fine-tuning the bundled default."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Training epochs (default 30, quick 2)."),
     seed: int = typer.Option(0, "--seed"),
     verbose: Verbose = 0,
 ):
-    """Prepare the default content, train, evaluate on held-out photos, predict, write a report."""
+    """Prepare the default content, fine-tune the bundled model, evaluate before/after on held-out photos, predict, report."""
     configure_output(verbose, lightning=True)
     from ..demo import DemoConfig, run_demo
 

@@ -54,6 +54,9 @@ def train_command(
                                               help="cache of trained prerequisite AEs (default <data_dir>_prerequisites)"),
     prereq_epochs: Optional[int] = typer.Option(None, "--prereq-epochs", min=1, help="epochs for prerequisites (default --epochs)"),
     init_output_bias: bool = typer.Option(False, "--init-output-bias", help="start QP outputs at the train-label median (speeds up short runs; not in the originals). A model with a data-fitted start (texture) always fits it on the train split"),
+    init_weights: Optional[str] = typer.Option(
+        None, "--init-weights", metavar="default|CHECKPOINT",
+        help="fine-tune: start from the bundled default model or a checkpoint of the same model (and its input size)"),
     patience: Optional[int] = typer.Option(None, "--patience", min=1, help="early stopping on val_loss"),
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Lightning checkpoints + TensorBoard (default <checkpoint>_run)"),
     diverge_factor: float = typer.Option(1e6, "--diverge-factor", help="stop when loss > this x the first loss"),
@@ -77,7 +80,7 @@ def train_command(
         batch_size=batch_size, learning_rate=learning_rate, seed=seed, devices=devices, num_nodes=num_nodes,
         accelerator=value(accelerator), precision=value(precision), workers=workers, resume=resume, overwrite=overwrite,
         patience=patience, prereq_dir=prereq_dir, prereq_epochs=prereq_epochs, init_output_bias=init_output_bias,
-        run_dir=run_dir, diverge_factor=diverge_factor, progress=not quiet, tensorboard=tensorboard, verbose=verbose > 0,
+        run_dir=run_dir, diverge_factor=diverge_factor, init_weights=init_weights, progress=not quiet, tensorboard=tensorboard, verbose=verbose > 0,
     )
     result = train_model(model, model_cfg, tc)
     from lightning.fabric.utilities.rank_zero import rank_zero_only

@@ -56,6 +56,7 @@ class TrainConfig:
     tensorboard: bool | None = None  # None: on when tensorboard is installed (it pulls in TensorFlow, ~10 s)
     overwrite: bool = False  # a fresh run may replace an earlier run's model, checkpoints and log
     verbose: bool = False  # Lightning's model summary
+    init_weights: str | Path | None = None  # fine-tune: start from "default" (the bundled model) or a checkpoint
 
     def __post_init__(self):
         self.data_dir = Path(self.data_dir)
@@ -170,6 +171,36 @@ def ensure_prerequisites(model_name: str, model_cfg: dict[str, Any], tc: TrainCo
     return states, info
 
 
+def init_weights_path(init_weights: str | Path) -> Path:
+    from ..zoo import entry_path
+
+    return entry_path() if str(init_weights) == "default" else Path(init_weights)
+
+
+def initial_payload(tc: TrainConfig, model_name: str) -> dict[str, Any] | None:
+    """``--init-weights``: the checkpoint to fine-tune from, checked to hold the model being trained."""
+    if tc.init_weights is None:
+        return None
+    path = init_weights_path(tc.init_weights)
+    if not path.is_file():
+        raise BadInputError(path, "--init-weights: checkpoint not found")
+    payload = read_checkpoint(path)
+    held = payload["model"]["name"]
+    if held != model_name:
+        raise BadInputError(path, f"--init-weights holds model {held!r}; it can only start a {held!r} run, not {model_name!r}")
+    return payload
+
+
+def load_initial_weights(model, payload: dict[str, Any], init_weights) -> dict[str, Any]:
+    path = init_weights_path(init_weights)
+    try:
+        model.load_state_dict(payload["state_dict"], strict=True)
+    except RuntimeError as e:
+        raise BadInputError(path, f"--init-weights do not fit this {model.spec.name!r} "
+                                  f"({str(e).splitlines()[0][:160]}); same cfg and --input-size needed") from None
+    return {"rule": "init weights", "from": str(path)}
+
+
 def start_from_train_split(model, dm) -> dict[str, Any]:
     """Data-dependent start, from the train split (and the valid split for a choice), never test.
 
@@ -193,8 +224,11 @@ def train_model(model_name: str, model_cfg: dict[str, Any], tc: TrainConfig) -> 
     from .datamodule import JNDDataModule
 
     model_cfg = dict(model_cfg)
+    init = initial_payload(tc, model_name)
     if tc.input_size is not None:
         model_cfg["input_size"] = tuple(tc.input_size)
+    elif init is not None:  # fine-tuning keeps the size the weights were trained at
+        model_cfg.setdefault("input_size", tuple(init["model"]["convention"]["input_size"]))
     spec = get_model_spec(model_name, **model_cfg)
     size = tuple(spec.input_size)
 
@@ -215,7 +249,8 @@ def train_model(model_name: str, model_cfg: dict[str, Any], tc: TrainConfig) -> 
         raise BadInputError(tc.data_dir, f"model {model_name!r} needs saliency maps; prepare the dataset with --saliency")
     mhash = dm.manifest_hash
     ckpt_path = resume_point(tc, spec, dm.unit, mhash)
-    prereq_states, prereq_info = ensure_prerequisites(model_name, model_cfg, tc, mhash)
+    # Fine-tuning starts from complete weights: no prerequisite to train.
+    prereq_states, prereq_info = ({}, {}) if init else ensure_prerequisites(model_name, model_cfg, tc, mhash)
     # Seeded after the prerequisites: the model starts the same whether they were trained now or reused.
     L.seed_everything(tc.seed, workers=True, verbose=False)
     epochs = tc.epochs or spec.default_epochs
@@ -223,7 +258,9 @@ def train_model(model_name: str, model_cfg: dict[str, Any], tc: TrainConfig) -> 
     meta = {"data_manifest_hash": mhash, "training": tc.to_meta() | {"epochs": epochs}, "prerequisites": prereq_info}
     module = JNDLightningModule(model_name, model_cfg, tc.learning_rate, dm.unit, meta, tc.diverge_factor,
                                 prerequisites=prereq_states)
-    if spec.levels and not tc.resume and (tc.init_output_bias or hasattr(module.model, "fit_start")):
+    if init is not None and not tc.resume:
+        meta["start"] = load_initial_weights(module.model, init, tc.init_weights)
+    elif spec.levels and not tc.resume and (tc.init_output_bias or hasattr(module.model, "fit_start")):
         meta["start"] = start_from_train_split(module.model, dm)
     trainer, ckpt_cb = _make_trainer(tc, epochs, n_batches=len(dm.train_dataloader()))
     try:
