@@ -119,7 +119,7 @@ def run_one(protocol: str, seed: int, args) -> dict:
     train_dir, test_dir = protocol_data(protocol, seed, args)
     ckpt = args.work / f"texture-{protocol}-seed{seed}.pt"
     tc = TrainConfig(train_dir, ckpt, epochs=args.epochs, batch_size=16, learning_rate=args.lr, seed=seed,
-                     progress=False, tensorboard=False, overwrite=True)
+                     patience=args.patience, progress=False, tensorboard=False, overwrite=True)
     train_model("texture", {}, tc)
     model, payload = load_checkpoint(ckpt)
     geometry = model.spec.convention.geometry
@@ -244,7 +244,8 @@ def main() -> int:
     ap.add_argument("--cache", type=Path, default=None, help="ladder cache (default: laserjnd's)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--protocols", nargs="+", default=["a", "b"], choices=["a", "b"])
-    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--patience", type=int, default=3, help="early stopping on the valid loss")
     ap.add_argument("--lr", type=float, default=1e-3)
     args = ap.parse_args()
     logging.getLogger("lightning").setLevel(logging.ERROR)

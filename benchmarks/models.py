@@ -161,19 +161,12 @@ def _keras_builder():
         tf.config.threading.set_inter_op_parallelism_threads(1)
     except Exception as e:
         return f"unavailable (tensorflow: {type(e).__name__})"
-    try:
-        from laserjnd.interop.keras_twins import build_keras_model
-    except Exception as e:
-        return f"unavailable (keras_twins: {type(e).__name__})"
+    from laserjnd.interop.keras_originals import ORIGINALS, build_keras_model
 
     def build(name, input_size, cfg):
-        extra = {k: v for k, v in cfg.items() if k != "input_size"}
-        try:
-            return build_keras_model(name, input_size, **extra)
-        except TypeError:
-            if not extra:
-                raise
-            return build_keras_model(name, input_size)  # the twin may take no cfg
+        if name not in ORIGINALS:
+            raise KeyError(f"{name} has no original Keras network")
+        return build_keras_model(name, input_size, **{k: v for k, v in cfg.items() if k != "input_size"})
 
     return build
 

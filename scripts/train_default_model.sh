@@ -14,7 +14,7 @@ photos=("$@")
 [ ${#photos[@]} -gt 0 ] || photos=(../shared/content/kodak ../shared/content/cid22-512)
 .venv/bin/laserjnd prepare "$work/data" --kind proxy "${photos[@]}" --split 0.85,0.15,0 --seed 0 --overwrite
 .venv/bin/laserjnd train texture --data_dir "$work/data" --checkpoint_path "$work/texture.pt" \
-    --csv_log_path "$work/log.csv" --epochs 30 --batch_size 16 --learning_rate 1e-3 --seed 0 \
+    --csv_log_path "$work/log.csv" --epochs 12 --patience 3 --batch_size 16 --learning_rate 1e-3 --seed 0 \
     --no-tensorboard --overwrite
 .venv/bin/python - "$work" <<'PY'
 import json, sys

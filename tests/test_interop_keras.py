@@ -1,4 +1,5 @@
-"""Keras twins and Keras -> PyTorch import: every model, both HDF5 layouts, outputs must agree.
+"""Nested Keras twins and Keras -> PyTorch import: every model, both HDF5 layouts, outputs must agree.
+(The originals' flat graphs: tests/test_keras_originals.py.)
 
 Needs tensorflow-cpu (``pip install 'laserjnd[keras]'``); skipped without it.
 """
@@ -21,8 +22,9 @@ h5py = pytest.importorskip("h5py")
 from laserjnd.checkpoint import load_checkpoint  # noqa: E402
 from laserjnd.errors import BadInputError  # noqa: E402
 from laserjnd.interop.keras_import import import_keras  # noqa: E402
-from laserjnd.interop.keras_twins import PUBLISHED_TOTALS, VA_TAIL_PARAMS, build_keras_model, keras_twin_names  # noqa: E402
-from laserjnd.models import count_params, create_model, list_models  # noqa: E402
+from keras_helpers import randomise, rel_err  # noqa: E402
+from keras_twins_nested import VA_TAIL_PARAMS, build_keras_model, keras_twin_names  # noqa: E402
+from laserjnd.models import count_params, create_model, list_models, model_entry  # noqa: E402
 
 pytestmark = pytest.mark.keras
 
@@ -38,55 +40,6 @@ def cfg_for(name: str) -> dict:
 
 def scale_for(name: str) -> float:
     return 1.0 if name in MTJND else 255.0
-
-
-def _leaf_layers(model):
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            yield from _leaf_layers(layer)
-        else:
-            yield layer
-
-
-def randomise(km, x: np.ndarray, rng: np.random.Generator) -> None:
-    """He-scaled random weights, random biases and BN statistics, so every layer matters.
-
-    Glorot init with zero biases lets signals die in deep ReLU stacks, and a dead final ReLU
-    would make any import look right. The output layers' biases are then shifted so their
-    pre-activations are positive on ``x`` (outputs depend on all weights).
-    TF's LeakyReLU slope is a float32 attribute (0.05 inexact, ~1e-9 relative), hence not 1e-15.
-    """
-    for layer in _leaf_layers(km):
-        ws = layer.get_weights()
-        if not ws:
-            continue
-        if isinstance(layer, keras.layers.BatchNormalization):
-            g, b, m, v = (w.shape for w in ws)
-            new = [rng.uniform(0.5, 1.5, g), rng.normal(0, 0.2, b), rng.normal(0, 0.2, m), rng.uniform(0.5, 2.0, v)]
-        else:
-            k = ws[0]
-            if isinstance(layer, keras.layers.Conv2DTranspose):
-                fan_in = k.shape[0] * k.shape[1] * k.shape[3] / 4  # stride 2: each output sees 1/4 of the taps
-            else:
-                fan_in = int(np.prod(k.shape[:-1]))
-            new = [rng.normal(0, np.sqrt(2.0 / fan_in), k.shape), rng.normal(0, 0.1, ws[1].shape)]
-        layer.set_weights([w.astype(np.float32) for w in new])  # exact in the float32 model
-    for layer in km.layers:
-        if isinstance(layer, keras.layers.Dense) and layer.units <= 3:
-            feats = np.asarray(keras.Model(km.inputs, layer.input)(x, training=False))
-            k, b = layer.get_weights()
-            pre = feats @ k + b
-            # Outputs land in [ptp, 2 ptp] of the pre-activations: positive, and on their scale, so
-            # the relative error is not inflated by cancelling a large shift.
-            shift = -pre.min(axis=0) + np.ptp(pre, axis=0) + 1.0
-            layer.set_weights([k, (b + shift).astype(np.float32).astype(k.dtype)])
-
-
-def rel_err(ours: torch.Tensor, theirs: np.ndarray) -> float:
-    o = ours.detach().numpy()
-    if o.ndim == 4:
-        o = o.transpose(0, 2, 3, 1)
-    return float(np.abs(o - theirs).max() / (np.abs(theirs).max() + 1e-12))
 
 
 def write_weights_only(km, path) -> None:
@@ -126,14 +79,18 @@ def lat_files(tmp_path_factory):
 
 
 def test_every_network_has_a_twin():
-    assert set(keras_twin_names()) == set(list_models()) - {"constant"}
+    # constant: no network; texture: fixed statistics and a small head of ours, no Keras counterpart
+    assert set(keras_twin_names()) == set(list_models()) - {"constant", "texture"}
 
 
-@pytest.mark.parametrize("name", sorted(PUBLISHED_TOTALS))
+PUBLISHED = sorted(n for n in list_models() if model_entry(n).published_params)
+
+
+@pytest.mark.parametrize("name", PUBLISHED)
 def test_twin_param_totals_match_published(name):
     cfg = cfg_for(name)
     km = build_keras_model(name, **cfg)
-    expected = PUBLISHED_TOTALS[name] + (VA_TAIL_PARAMS if name.endswith("-va") else 0)
+    expected = model_entry(name).published_params + (VA_TAIL_PARAMS if name.endswith("-va") else 0)
     assert km.count_params() == expected
     assert count_params(create_model(name, **cfg)) == expected
 
@@ -239,6 +196,5 @@ def test_not_a_keras_file(tmp_path):
         import_keras(tmp_path / "none.h5", "ae")
     km = build_keras_model("ae", SIZE)
     k3 = tmp_path / "ae.weights.h5"
-    km.save_weights(k3)  # Keras 3 native layout: no layer order in the file
-    with pytest.raises(BadInputError, match="Keras 3"):
-        import_keras(k3, "ae")
+    km.save_weights(k3)  # Keras 3 native layout: a single branch, so its graph order is the creation order
+    assert import_keras(k3, "ae", input_size=SIZE).spec.name == "ae"

@@ -58,7 +58,7 @@ def test_training_test_and_predict_feed_the_model_the_same_input(tiny_dataset, n
 
 def test_texture_entry_keeps_aspect_and_native_scale():
     conv = model_entry("texture").convention
-    assert conv.geometry == Geometry((512, 512), "tiles", 128)
+    assert conv.geometry == Geometry((512, 512), "tiles", 64)
 
 
 def _train_texture(data: Path, out: Path) -> dict[str, torch.Tensor]:

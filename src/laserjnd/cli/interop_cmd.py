@@ -17,11 +17,14 @@ FORMATS = {"onnx": ".onnx", "torchscript": ".ts.pt"}
 
 
 def import_keras_command(
-    file: Annotated[Path, typer.Argument(help="Keras .h5 file (whole model or save_weights)")],
+    file: Annotated[Path, typer.Argument(help="Keras file: .h5 (whole model or save_weights), .keras, .weights.h5")],
     model: Annotated[str, typer.Option("--model", "-m", help="registry name, e.g. mj-lat, mt-3ljnd")],
     output: Annotated[Path, typer.Option("--output", "-o", help="checkpoint to write")],
     level: Annotated[Optional[int], typer.Option(min=1, max=3, help="JND level 1..3 for single-level models")] = None,
     label_unit: Annotated[LabelUnit, typer.Option("--label-unit", help="qp (VideoSet) or qf (MCL-JCI)")] = "qp",
+    input_size: Annotated[Optional[str], typer.Option("--input-size", help="HxW; default: the file's, else the paper's")] = None,
+    self_check: Annotated[bool, typer.Option("--self-check/--no-self-check",
+                                             help="run the file in Keras beside the result (needs TensorFlow)")] = True,
     verbose: Verbose = 0,
 ) -> None:
     """Convert a Keras LASeR-JND / MTJND weight file into a laserjnd checkpoint."""
@@ -30,8 +33,13 @@ def import_keras_command(
 
     label_unit = value(label_unit)
     check_output_file(output, "--output", [file])
+    from ..utils.size import parse_size
+
     cfg = {} if level is None else {"level": level}
-    m = import_keras(file, model, out_path=output, label_unit=label_unit, **cfg)
+    size = parse_size(input_size)
+    if size is not None:
+        cfg["input_size"] = size
+    m = import_keras(file, model, out_path=output, label_unit=label_unit, self_check=self_check, **cfg)
     c = m.spec.convention
     print(f"imported {file} as {m.spec.name} (levels {list(m.spec.levels)}, {c.channel_order.upper()} x{c.scale:g}, "
           f"{c.input_size[0]}x{c.input_size[1]}, {label_unit}) -> {output}")

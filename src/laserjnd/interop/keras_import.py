@@ -1,21 +1,23 @@
 """Convert a Keras (TensorFlow) weight file of a LASeR-JND / MTJND network into our model.
 
-``import_keras(h5_path, model_name, out_path=None, **cfg) -> JNDModel``
+``import_keras(path, model_name, out_path=None, **cfg) -> JNDModel``
 
-Reads, with ``h5py`` only (TensorFlow is not needed), both HDF5 layouts Keras writes:
+Files are read with ``h5py`` (:mod:`keras_file`: whole-model ``.h5`` and ``.keras``, weights-only
+``.h5`` and Keras 3 ``.weights.h5``). Layers are paired by KIND, SHAPE and CREATION ORDER, never by
+their names alone (auto-generated names depend on what else the session built):
 
-- whole model (``model.save("m.h5")``): weights under ``model_weights/``, the graph in the
-  ``model_config`` attribute (used to check layer kinds, strides, BatchNorm epsilon and the input
-  size);
-- weights only (Keras 2 ``model.save_weights("w.h5")``): layer groups at the top level.
+- each of our layers (registration order: branch by branch, input to output) takes the unused
+  Keras layer of its kind and converted shape that was created first;
+- creation order comes from the graph where the file has one (:mod:`keras_graph`: which output,
+  which input of a merge such as MJ-LAT's multiply, depth), else from the numbers Keras puts in
+  auto-generated names (``conv2d``, ``conv2d_1`` ... in creation order). A Keras 3 ``.weights.h5``
+  numbers its layers in graph order instead: for models with parallel branches the original network
+  is built in Keras (:mod:`keras_originals`), the file loaded into it, and its graph used; without
+  TensorFlow the file order is assumed, with a warning naming the layers concerned.
+- anything left over on either side is an error: never a partial load.
 
-Mapping is by ORDER and SHAPE, never by layer names (auto-generated names differ from run to run):
-the Keras layers that own weights are listed in the file's ``layer_names`` order (a nested model,
-e.g. a frozen encoder, expands to its own layers), our modules with weights in registration order.
-Each of ours takes the first unused Keras layer of the same kind and converted shape. Keras orders
-parallel branches by graph depth (MJ-LAT: the three encoders' first convs, then their second ...),
-so "first unused" pairs branch k with branch k as long as both sides list branches in the same
-order. Anything left over on either side is an error: never a partial load.
+After the import a self-check (:mod:`keras_check`) runs the Keras file and the converted model on
+the same input and refuses the result if they disagree (skipped, with a warning, without TensorFlow).
 
 Conversions: Conv2D kernel HWIO -> OIHW; Conv2DTranspose (H, W, out, in) -> (in, out, H, W), no
 spatial flip (both frameworks compute the adjoint of a cross-correlation; ``layers/blocks.py``
@@ -27,8 +29,8 @@ numerically, not assumed); BatchNorm gamma/beta/moving_mean/moving_variance.
 from __future__ import annotations
 
 import hashlib
-import json
-from dataclasses import dataclass, field
+import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,157 +43,12 @@ from ..errors import BadInputError, JNDError
 from ..models import JNDModel, create_model
 from ..models.convention import InputConvention
 
-KIND_NAMES = {"conv": "Conv2D", "deconv": "Conv2DTranspose", "dense": "Dense", "bn": "BatchNormalization"}
-_CLASS_KIND = {v: k for k, v in KIND_NAMES.items()}
-_BN_VARS = ("gamma", "beta", "moving_mean", "moving_variance")
+from .keras_file import BN_VARS as _BN_VARS
+from .keras_file import BY_DEPTH_NAME, BY_GRAPH, KIND_NAMES, KerasFile, KerasLayer, read_keras_file
+
+log = logging.getLogger("laserjnd")
 # Originals' input conventions (OpenCV BGR; LASeR-JND raw 0..255, MTJND 0..1).
 _FAMILY_SCALE = {"laser": 255.0, "lite": 255.0, "mtjnd": 1.0, "baseline": 1.0}
-
-
-@dataclass
-class KerasLayer:
-    index: int  # position among the file's weight-owning layers
-    name: str  # as stored, "outer/inner" for a layer of a nested model
-    kind: str | None  # conv / deconv / dense / bn; None = a 4-D kernel of unknown class (no config)
-    arrays: dict[str, np.ndarray]
-    config: dict[str, Any] | None = None
-
-    def describe(self) -> str:
-        kind = KIND_NAMES.get(self.kind, "Conv2D/Conv2DTranspose") if self.kind else "Conv2D/Conv2DTranspose"
-        main = self.arrays.get("kernel", self.arrays.get("gamma", self.arrays.get("moving_mean")))
-        return f"layer {self.index} '{self.name}' ({kind} {tuple(main.shape) if main is not None else '?'})"
-
-
-@dataclass
-class KerasFile:
-    path: Path
-    layers: list[KerasLayer]
-    config: dict[str, Any] | None
-    input_size: tuple[int, int] | None
-    attrs: dict[str, str] = field(default_factory=dict)
-
-
-# ---------------------------------------------------------------------------------------------
-# Reading the file
-# ---------------------------------------------------------------------------------------------
-
-
-def _str(v) -> str:
-    return v.decode("utf8") if isinstance(v, bytes) else str(v)
-
-
-def _attr_list(group, name: str) -> list[str]:
-    """Keras splits long attributes into ``name0``, ``name1``, ...; join them."""
-    if name in group.attrs:
-        return [_str(v) for v in group.attrs[name]]
-    out, i = [], 0
-    while f"{name}{i}" in group.attrs:
-        out += [_str(v) for v in group.attrs[f"{name}{i}"]]
-        i += 1
-    return out
-
-
-def _layer_configs(config: dict | None) -> dict[str, dict]:
-    """{layer name: {"class_name", "config", "layers" (nested order)}} over the whole graph."""
-    out: dict[str, dict] = {}
-
-    def walk(layers):
-        for lay in layers or []:
-            cfg = lay.get("config", {})
-            name = lay.get("name") or cfg.get("name")
-            entry = {"class_name": lay.get("class_name"), "config": cfg}
-            if "layers" in cfg:  # nested Functional / Sequential
-                entry["order"] = [(sub.get("name") or sub.get("config", {}).get("name")) for sub in cfg["layers"]]
-                walk(cfg["layers"])
-            out[name] = entry
-
-    if config:
-        walk(config.get("config", {}).get("layers"))
-    return out
-
-
-def _input_size(config: dict | None) -> tuple[int, int] | None:
-    if not config:
-        return None
-    for lay in config.get("config", {}).get("layers", []):
-        if lay.get("class_name") == "InputLayer":
-            c = lay.get("config", {})
-            shape = c.get("batch_shape") or c.get("batch_input_shape")
-            if shape and len(shape) == 4 and shape[1] and shape[2]:
-                return int(shape[1]), int(shape[2])
-    return None
-
-
-def _kind_of(arrays: dict[str, np.ndarray], class_name: str | None) -> str | None:
-    if class_name in _CLASS_KIND:
-        return _CLASS_KIND[class_name]
-    if "moving_mean" in arrays:
-        return "bn"
-    k = arrays.get("kernel")
-    if k is not None and k.ndim == 2:
-        return "dense"
-    return None  # 4-D kernel: conv or transposed conv, the file does not say
-
-
-def read_keras_h5(path: str | Path) -> KerasFile:
-    """List the weight-owning layers of a Keras HDF5 file in Keras order (see module doc)."""
-    import h5py
-
-    path = Path(path)
-    if not path.is_file():
-        raise BadInputError(path, "Keras weight file not found")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as e:
-        raise BadInputError(path, f"not a readable HDF5 file ({str(e).splitlines()[0][:120]})") from None
-    with f:
-        root = f["model_weights"] if "model_weights" in f else f
-        names = _attr_list(root, "layer_names")
-        if not names:
-            if "layers" in f or "vars" in f:
-                raise BadInputError(path, "Keras 3 '.weights.h5' files do not record the layer order; "
-                                          "save the whole model as .h5 (model.save('m.h5')) and import that")
-            raise BadInputError(path, "not a Keras weight file (no 'layer_names' attribute)")
-        config = None
-        if "model_config" in f.attrs:
-            try:
-                config = json.loads(_str(f.attrs["model_config"]))
-            except ValueError:
-                config = None
-        confs = _layer_configs(config)
-        layers: list[KerasLayer] = []
-        for lname in names:
-            if lname not in root:
-                raise BadInputError(path, f"layer '{lname}' is listed but has no weight group (truncated file?)")
-            group = root[lname]
-            wnames = _attr_list(group, "weight_names")
-            if not wnames:
-                continue
-            # Group the variables by owning layer (path minus the variable name). A nested model
-            # lists trainable before non-trainable variables, so keep first-appearance order and
-            # then, when the config is there, the nested model's own layer order.
-            owners: dict[str, dict[str, np.ndarray]] = {}
-            for wn in wnames:
-                owner, _, var = wn.rpartition("/")
-                var = var.split(":")[0]
-                try:
-                    owners.setdefault(owner or lname, {})[var] = np.asarray(group[wn][()])
-                except KeyError:
-                    raise BadInputError(path, f"layer '{lname}': weight '{wn}' is listed but missing (truncated file?)") from None
-            order = confs.get(lname, {}).get("order")
-            items = list(owners.items())
-            if order and len(items) > 1:
-                pos = {n: i for i, n in enumerate(order)}
-                items.sort(key=lambda kv: pos.get(kv[0].rsplit("/", 1)[-1], len(pos)))
-            nested = "order" in confs.get(lname, {}) or any(o != lname for o, _ in items)
-            for owner, arrays in items:
-                short = owner.rsplit("/", 1)[-1]
-                conf = confs.get(short if nested else lname)
-                display = f"{lname}/{short}" if nested else lname
-                layers.append(KerasLayer(len(layers), display, _kind_of(arrays, conf and conf["class_name"]), arrays,
-                                         conf and conf["config"]))
-        attrs = {k: _str(f.attrs[k]) for k in ("keras_version", "backend") if k in f.attrs}
-    return KerasFile(path, layers, config, _input_size(config), attrs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -316,23 +173,21 @@ def _check_config(path: Path, ours: OurLayer, k: KerasLayer) -> None:
         raise BadInputError(path, f"{k.describe()} has BatchNorm epsilon {c['epsilon']}, {ours.describe()} uses {m.eps}")
 
 
-def pair_layers(path: Path, ours: list[OurLayer], theirs: list[KerasLayer], model_name: str) -> list[tuple[OurLayer, KerasLayer]]:
+def pair_layers(kfile: KerasFile, ours: list[OurLayer], model_name: str) -> list[tuple[OurLayer, KerasLayer]]:
+    """Each of ours takes the first-created unused Keras layer of its kind and shape (see module doc)."""
+    path, theirs = kfile.path, kfile.layers
     used = [False] * len(theirs)
     pairs = []
-    cursor = 0  # first Keras layer after the last match: the best one to blame in an error
     for o in ours:
-        hit = next((i for i, k in enumerate(theirs) if not used[i] and _fits(o, k)), None)
-        if hit is None:
-            blame = next((i for i in range(cursor, len(theirs)) if not used[i]), None)
-            if blame is None:
-                blame = next((i for i in range(len(theirs)) if not used[i]), None)
+        fits = [i for i, k in enumerate(theirs) if not used[i] and _fits(o, k)]
+        if not fits:
+            blame = next((k for k, u in zip(theirs, used) if not u), None)
             if blame is None:
                 raise BadInputError(path, f"the file has no layer left for {o.describe()}: missing layer "
                                           f"(is this a '{model_name}' file?)")
-            raise BadInputError(path, f"{theirs[blame].describe()} does not match {o.describe()} "
-                                      f"(is this a '{model_name}' file?)")
+            raise BadInputError(path, f"{blame.describe()} does not match {o.describe()} (is this a '{model_name}' file?)")
+        hit = min(fits, key=lambda i: (theirs[i].key, i))
         used[hit] = True
-        cursor = hit + 1
         _check_config(path, o, theirs[hit])
         pairs.append((o, theirs[hit]))
     extra = [k for k, u in zip(theirs, used) if not u]
@@ -340,6 +195,24 @@ def pair_layers(path: Path, ours: list[OurLayer], theirs: list[KerasLayer], mode
         raise BadInputError(path, f"{extra[0].describe()} has no counterpart in model '{model_name}' "
                                   f"({len(extra)} extra layer(s); is this a '{model_name}' file?)")
     return pairs
+
+
+def ambiguous_groups(kfile: KerasFile, pairs: list[tuple[OurLayer, KerasLayer]], parallel: bool) -> list[list[str]]:
+    """Keras layers of one kind and shape whose creation order the file does not record."""
+    if kfile.order_source == BY_GRAPH:
+        return []
+    groups: dict[tuple, list[KerasLayer]] = {}
+    for o, k in pairs:
+        sig = (o.kind, tuple(sorted(o.keras_shapes().items())))
+        groups.setdefault(sig, []).append(k)
+    out = []
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        tied = len({k.key for k in members}) < len(members)
+        if tied or (kfile.order_source == BY_DEPTH_NAME and parallel):
+            out.append([k.name for k in members])
+    return out
 
 
 def _converted(o: OurLayer, k: KerasLayer) -> dict[str, np.ndarray]:
@@ -376,11 +249,20 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def has_parallel_branches(model: JNDModel) -> bool:
+    """Several prerequisite autoencoders side by side (MJ-LAT, MJ-REC): repeated shapes in parallel branches."""
+    return len(model.spec.requires) > 1
+
+
 def load_keras_weights(model: JNDModel, kfile: KerasFile) -> list[tuple[str, str]]:
     """Copy the file's weights into ``model`` (all or nothing). Returns [(our path, keras name)]."""
     ours = _our_layers(model)
     _find_nchw_flattens(model, ours, tuple(model.spec.input_size))
-    pairs = pair_layers(kfile.path, ours, kfile.layers, model.spec.name)
+    pairs = pair_layers(kfile, ours, model.spec.name)
+    for names in ambiguous_groups(kfile, pairs, has_parallel_branches(model)):
+        log.warning("%s: Keras layers %s have the same kind and shape and the file does not record which was "
+                    "created first; paired in file order (assumed to be branch order). Import the whole model "
+                    "(model.save) or install TensorFlow so the self-check can confirm it", kfile.path, ", ".join(names))
     sd = model.state_dict()
     new = {}
     for o, k in pairs:
@@ -396,14 +278,17 @@ def load_keras_weights(model: JNDModel, kfile: KerasFile) -> list[tuple[str, str
     return [(o.path, k.name) for o, k in pairs]
 
 
-def import_keras(h5_path: str | Path, model_name: str, out_path: str | Path | None = None, **cfg: Any) -> JNDModel:
+def import_keras(h5_path: str | Path, model_name: str, out_path: str | Path | None = None, *,
+                 self_check: bool = True, **cfg: Any) -> JNDModel:
     """Build ``model_name`` (cfg as for ``create_model``, e.g. ``level=2``) with the Keras file's weights.
 
     ``label_unit`` ("qp" default, "qf" for MCL-JCI-trained files) is stored in the checkpoint.
     The input size is taken from cfg, else from the file's model config, else the published one.
+    ``self_check`` runs the Keras file beside the result (needs TensorFlow; else a warning).
     With ``out_path`` the result is saved as a laserjnd checkpoint (atomically).
     """
     from ..checkpoint import save_checkpoint
+    from .keras_check import check_against_keras, graph_from_original
 
     path = Path(h5_path)
     label_unit = cfg.pop("label_unit", "qp")
@@ -411,16 +296,19 @@ def import_keras(h5_path: str | Path, model_name: str, out_path: str | Path | No
         raise JNDError(f"label_unit must be one of {', '.join(UNITS)}, got {label_unit!r}")
     if model_name == "constant":
         raise JNDError("model 'constant' has no network to import Keras weights into")
-    kfile = read_keras_h5(path)
+    kfile = read_keras_file(path)
     if cfg.get("input_size") is None:
         cfg.pop("input_size", None)
         if kfile.input_size is not None:
             cfg["input_size"] = kfile.input_size
     model = create_model(model_name, **cfg)
     model.spec.convention = convention_for(model)
+    if kfile.order_source == BY_DEPTH_NAME and has_parallel_branches(model):
+        kfile = graph_from_original(kfile, model) or kfile
     load_keras_weights(model, kfile)
     model.eval()
+    check = check_against_keras(kfile, model, cfg) if self_check else {"self_check": "not run (asked)"}
     if out_path is not None:
-        meta = {"source": "keras", "file": str(path.resolve()), "sha256": file_sha256(path), **kfile.attrs}
+        meta = {"source": "keras", "file": str(path.resolve()), "sha256": file_sha256(path), **kfile.attrs, **check}
         save_checkpoint(out_path, model, label_unit=label_unit, meta=meta)
     return model

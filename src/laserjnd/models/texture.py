@@ -5,11 +5,11 @@ scale the encoder works on. Squashing a whole frame to a small input erases exac
 CNN trained on a few hundred proxy-labelled photos learnt less than simple texture statistics (see
 ``benchmarks/DEFAULT_MODEL.md``). So:
 
-- input: a 512x512 canvas of 16 native-resolution 128x128 tiles spread evenly over the frame
+- input: a 512x512 canvas of 64 native-resolution 64x64 tiles spread evenly over the frame
   (``Geometry`` mode ``tiles``: nothing resampled, any frame size, any aspect ratio);
-- ``features``: fixed texture statistics per tile (gradient, Laplacian-pyramid band energies,
-  8x8 block contrast, flat-area fractions, luma, colourfulness), pooled over the tiles
-  (``layers.texture``, 18 numbers);
+- ``features``: fixed texture statistics, filtered within each tile and pooled over all of them
+  (spatial information, gradient, Laplacian-pyramid band energies, 8x8 block contrast, flat-area
+  fractions, luma, entropy, colourfulness, the spread between tiles: ``layers.texture``, 17 numbers);
 - ``mean``/``std`` buffers: a fixed standardisation fitted on the train split;
 - ``linear``: a linear read-out whose start is the ridge-regression solution on the train split
   (penalty chosen on the valid split) -- the hand-crafted baseline, inside the network;
@@ -34,7 +34,7 @@ from .convention import InputConvention
 from .registry import register_model
 from .spec import LEVELS, ModelEntry
 
-TEXTURE_CONVENTION = InputConvention("rgb", 1.0, (512, 512), geometry_mode="tiles", tile=128)
+TEXTURE_CONVENTION = InputConvention("rgb", 1.0, (512, 512), geometry_mode="tiles", tile=64)
 RIDGE_PENALTIES = (0.01, 0.1, 1.0, 10.0, 100.0)  # per standardised feature; chosen on the valid split
 
 
@@ -104,7 +104,7 @@ TEXTURE = ModelEntry(
     name="texture", family="texture",
     description="ours: native-resolution tile texture statistics, ridge start + residual MLP (default model)",
     convention=TEXTURE_CONVENTION, outputs=("jnd",), levels=LEVELS, default_epochs=60,
-    cfg_defaults=MappingProxyType({"hidden": 32}), min_side=128, size_multiple=128,
+    cfg_defaults=MappingProxyType({"hidden": 32}), min_side=64, size_multiple=64,
 )
 
 

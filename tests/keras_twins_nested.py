@@ -1,4 +1,7 @@
-"""Keras twins of the registered networks, built layer by layer from the published descriptions.
+"""Test-only: NESTED Keras twins of the registered networks (frozen encoders as sub-models).
+
+The originals' flat graphs are built by ``laserjnd.interop.keras_originals``; these nested twins
+keep the importer honest on the other layout a user may have.
 
 ``build_keras_model(name, input_size=None, **cfg)`` returns a ``keras.Model`` (channels-last input
 ``(H, W, 3)``, dict outputs ``"jnd"`` (B, L) and ``"recon"`` / ``"saliency"`` where ours has them)
@@ -24,7 +27,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import JNDError
+from laserjnd.errors import JNDError
+from laserjnd.models import model_entry
 
 LASER_SIZE = (352, 640)
 MTJND_SIZE = (270, 480)
@@ -32,20 +36,6 @@ LEAKY = 0.05
 BN_MOMENTUM = 0.99  # Keras convention (PyTorch 0.01)
 BN_EPS = 1e-3
 
-# Published Keras totals at the published size (the VA tail is ours, so "without tail").
-PUBLISHED_TOTALS = {
-    "ae": 2_887_363,
-    "lat": 9_783_225,
-    "rec": 8_078_384,
-    "e2e-lat": 11_226_812,
-    "e2e-rec": 8_078_384,
-    "mj-lat": 26_070_091,
-    "mj-rec": 13_886_928,
-    "mt-3ljnd": 62_000_451,
-    "direct": 30_476_609,
-    "mt-1ljnd-va": 30_476_609,  # + VA tail
-    "mt-3ljnd-va": 62_000_451,  # + VA tail
-}
 VA_TAIL_PARAMS = 65_921
 VGG16_BLOCKS = ((1, 2, 64), (2, 2, 128), (3, 3, 256), (4, 3, 512), (5, 3, 512))
 
