@@ -11,12 +11,14 @@ from pathlib import Path
 from .inference.predictor import Predictor
 
 
-def load(checkpoint: str | Path | None = None, device: str | None = None, batch_size: int = 8) -> Predictor:
+def load(checkpoint: str | Path | None = None, device: str | None = None, batch_size: int = 8,
+         precision: str = "auto") -> Predictor:
     """Load a checkpoint written by ``laserjnd train`` (compact ``.pt`` or Lightning ``.ckpt``),
-    a Keras import, or - with no argument - the default model bundled with the package."""
+    a Keras import, or - with no argument - the default model bundled with the package.
+    ``precision``: auto, fp32, bf16 (CPU with bf16 units) or fp16 (CUDA); see ``inference/engine.py``."""
     if checkpoint is None:
-        return Predictor.default(device=device, batch_size=batch_size)
-    return Predictor.from_checkpoint(checkpoint, device=device, batch_size=batch_size)
+        return Predictor.default(device=device, batch_size=batch_size, precision=precision)
+    return Predictor.from_checkpoint(checkpoint, device=device, batch_size=batch_size, precision=precision)
 
 
 __all__ = ["load", "Predictor"]

@@ -17,6 +17,7 @@ from ..data.codecs import CODECS, PRESETS
 from ..data.labels.proxy import KNOWN_METRICS
 from ..data.labels.units import UNITS
 from ..errors import BadInputError, JNDError, OutputExistsError
+from ..inference.engine import PRECISIONS
 from ..inference.video import AGGREGATES
 
 # ---------------------------------------------------------------- help: one name per option
@@ -90,6 +91,9 @@ class Accelerator(str, Enum):
     gpu = "gpu"
     cuda = "cuda"
     mps = "mps"
+
+
+InferencePrecision = _choices("InferencePrecision", PRECISIONS)
 
 
 class TrainPrecision(str, Enum):

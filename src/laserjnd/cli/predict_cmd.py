@@ -23,14 +23,16 @@ from ..errors import BadInputError, JNDError
 from ..inference.predictor import Predictor
 from ..inference.batch import (check_encode_options, encode_rows, expand_inputs, predict_rows, table_format,
                                write_rows)
-from .common import Aggregate, TableFormat, Verbose, check_device, check_output_file, configure_output, value
+from .common import (Aggregate, InferencePrecision, TableFormat, Verbose, check_device, check_output_file,
+                     configure_output, value)
 
 
-def resolve_predictor(checkpoint: Path | None, device: str | None = None, batch_size: int = 8) -> Predictor:
+def resolve_predictor(checkpoint: Path | None, device: str | None = None, batch_size: int = 8,
+                      precision: str = "auto") -> Predictor:
     """The one place a predictor is obtained: a checkpoint, or the bundled default model when None."""
     from ..api import load
 
-    return load(checkpoint, device=device, batch_size=batch_size)
+    return load(checkpoint, device=device, batch_size=batch_size, precision=precision)
 
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".safetensors")
@@ -53,6 +55,8 @@ def predict_command(
     aggregate: Aggregate = typer.Option(Aggregate.median, "--aggregate", help="per-clip figure"),
     batch_size: int = typer.Option(8, "--batch-size", "--batch_size", min=1),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:N or mps (default: cuda if available)"),
+    precision: Annotated[InferencePrecision, typer.Option(
+        "--precision", help="auto: bf16 where the CPU has bf16 units and the model allows it, else fp32")] = "auto",
     encode: Optional[Path] = typer.Option(None, "--encode", help="folder: write each image encoded at its predicted JND level"),
     encode_level: int = typer.Option(1, "--encode-level", min=1, max=3, help="which JND level to encode at"),
     reference_level: Optional[int] = typer.Option(None, "--reference-level", help="QP/QF to compare bits against (with --encode)"),
@@ -72,7 +76,7 @@ def predict_command(
     check_output_file(output, "--output", [checkpoint, *inputs])
     check_encode_folder(encode, reference_level, inputs)
     check_device(device)
-    pred = resolve_predictor(checkpoint, device=device, batch_size=batch_size)
+    pred = resolve_predictor(checkpoint, device=device, batch_size=batch_size, precision=value(precision))
     if encode is not None:
         check_encode_options(pred, encode_level, reference_level)
     items = expand_inputs(list(inputs))

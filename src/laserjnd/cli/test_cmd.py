@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 
 from ..utils.size import parse_size
-from .common import QualityMetric, Split, Verbose, check_device, check_output_file, configure_output, value
+from .common import InferencePrecision, QualityMetric, Split, Verbose, check_device, check_output_file, configure_output, value
 
 
 def _fmt(v, nd=2) -> str:
@@ -28,6 +28,7 @@ def test_command(
     metric: QualityMetric = typer.Option(QualityMetric.psnr_y, "--metric", help="ladder quality metric for the quality error"),
     batch_size: int = typer.Option(8, "--batch_size", "--batch-size", min=1),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:N or mps (default: cuda if available)"),
+    precision: Annotated[InferencePrecision, typer.Option("--precision", help="inference precision (see `laserjnd predict --help`)")] = "auto",
     plots: bool = typer.Option(True, "--plots/--no-plots"),
     verbose: Verbose = 0,
 ) -> None:
@@ -45,7 +46,7 @@ def test_command(
     check_output_file(summary_paths(result_path)[0], "--result_path", [model_weights_path])
     res = evaluate(model_weights_path, data_dir, result_path, expect_model=model, level=resolve_level(level, jnd_column),
                    input_size=parse_size(input_size), split=value(split), quality_metric=metric, batch_size=batch_size,
-                   device=device, plots=plots)
+                   device=device, plots=plots, precision=value(precision))
     s = res.summary
     unit = s["unit"].upper()
     qunit = s["quality_error_unit"]

@@ -59,6 +59,7 @@ def evaluate(
     device: str | None = None,
     plots: bool = True,
     n_ladder_plots: int = 3,
+    precision: str = "auto",
 ) -> EvalResult:
     checkpoint, result_path = Path(checkpoint), Path(result_path)
     model, payload = load_checkpoint(checkpoint, expect_model=expect_model)
@@ -66,7 +67,7 @@ def evaluate(
     unit = payload.get("label_unit", "qp")
     ds = _open_labelled_split(checkpoint, model, unit, data_dir, split)
     levels = list(model.spec.levels)
-    pred = predict_split(model, ds, batch_size, device)
+    pred = predict_split(model, ds, batch_size, device, precision)
     check_finite(checkpoint, ds, pred)
     true = np.asarray(ds.labels, dtype=np.float64)[:, [k - 1 for k in levels]]
     baseline = train_median(data_dir, model.spec.input_size, levels)
@@ -100,14 +101,14 @@ def _open_labelled_split(checkpoint: Path, model, unit: str, data_dir: str | Pat
     return ds
 
 
-def predict_split(model, ds, batch_size: int = 8, device: str | None = None) -> np.ndarray:
-    """(N, L) predictions for every frame of ``ds``, in dataset order."""
+def predict_split(model, ds, batch_size: int = 8, device: str | None = None, precision: str = "auto") -> np.ndarray:
+    """(N, L) predictions for every frame of ``ds``, in dataset order (the inference engine ``predict`` uses)."""
+    from ..inference.engine import InferenceEngine
     from ..inference.predictor import default_device, predict_canonical
 
-    dev = torch.device(device) if device else default_device()
-    model = model.to(dev).eval()
+    engine = InferenceEngine(model, precision, torch.device(device) if device else default_device())
     loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False)
-    preds = [predict_canonical(model, batch["frame"].to(dev)).cpu().numpy() for batch in loader]
+    preds = [predict_canonical(engine, batch["frame"]).cpu().numpy() for batch in loader]
     return np.concatenate(preds).astype(np.float64)
 
 

@@ -39,42 +39,44 @@ def as_rgb_frame(image: ImageLike) -> np.ndarray:
     return to_rgb_uint8(image)
 
 
-@torch.no_grad()
-def predict_canonical(model: JNDModel, frames: torch.Tensor) -> torch.Tensor:
-    """Canonical RGB [0,1] batch (B, 3, H, W) on the model's device -> (B, L) labels."""
-    out = model(model.spec.convention.to_model(frames))
+def predict_canonical(engine, frames: torch.Tensor) -> torch.Tensor:
+    """Canonical RGB [0,1] batch (B, 3, H, W) -> (B, L) labels, through an :class:`InferenceEngine`."""
+    out = engine(frames)
     if "jnd" not in out:
-        raise JNDError(f"model {model.spec.name!r} does not predict JND levels (outputs: {', '.join(out)})")
-    return out["jnd"].float()
+        raise JNDError(f"model {engine.spec.name!r} does not predict JND levels (outputs: {', '.join(out)})")
+    return out["jnd"]
 
 
 class Predictor:
     """A loaded model + what it needs to turn images into ``{"jnd1": .., ...}``."""
 
     def __init__(self, model: JNDModel, payload: dict[str, Any] | None = None, device: str | torch.device | None = None,
-                 batch_size: int = 8):
+                 batch_size: int = 8, precision: str = "auto"):
+        from .engine import InferenceEngine
+
         self.device = torch.device(device) if device is not None else default_device()
         self.model = model.to(self.device).eval()
+        self.engine = InferenceEngine(self.model, precision, self.device)
         self.payload = payload or {}
         self.batch_size = max(1, int(batch_size))
 
     @classmethod
     def from_checkpoint(cls, checkpoint: str | Path, device=None, batch_size: int = 8,
-                        expect_model: str | None = None) -> "Predictor":
+                        expect_model: str | None = None, precision: str = "auto") -> "Predictor":
         model, payload = load_checkpoint(checkpoint, expect_model=expect_model)
         if "jnd" not in model.spec.outputs:
             raise BadInputError(checkpoint, f"model {model.spec.name!r} reconstructs frames and predicts no JND level")
         if model.spec.family == "constant" and not getattr(model, "is_fitted", True):
             raise BadInputError(checkpoint, "constant predictor was never fitted")
-        return cls(model, payload, device, batch_size)
+        return cls(model, payload, device, batch_size, precision)
 
     @classmethod
-    def default(cls, device=None, batch_size: int = 8) -> "Predictor":
+    def default(cls, device=None, batch_size: int = 8, precision: str = "auto") -> "Predictor":
         """The model bundled with the package (see docs/MODEL_CARD.md)."""
         from ..zoo import load_pretrained
 
         model, payload = load_pretrained()
-        return cls(model, payload, device, batch_size)
+        return cls(model, payload, device, batch_size, precision)
 
     @property
     def spec(self):
@@ -114,9 +116,10 @@ class Predictor:
         rows: list[dict[str, float]] = []
         for i in range(0, len(frames), self.batch_size):
             batch = torch.stack([self.geometry.to_tensor(f) for f in frames[i:i + self.batch_size]])
-            pred = predict_canonical(self.model, batch.to(self.device)).cpu().numpy()
+            pred = predict_canonical(self.engine, batch).cpu().numpy()
             rows += [{k: float(v) for k, v in zip(self.keys, p)} for p in pred]
         return rows
 
     def __repr__(self) -> str:
-        return f"Predictor({self.spec.name}, levels={self.levels}, unit={self.unit}, input={self.input_size}, device={self.device})"
+        return (f"Predictor({self.spec.name}, levels={self.levels}, unit={self.unit}, input={self.input_size}, "
+                f"device={self.device}, precision={self.engine.precision})")

@@ -100,6 +100,9 @@ class ModelEntry:
     min_side: int = 1  # smallest input side
     size_multiple: int = 1  # input sides must be multiples of this
     parts: SpecParts = _no_parts
+    # ``--precision auto`` may run this model in bf16 on a CPU with bf16 units: set only where the
+    # measured mean change in predicted QP is at most 0.05 (benchmarks/models.py records it).
+    auto_bf16: bool = False
 
     @property
     def cfg_keys(self) -> tuple[str, ...]:

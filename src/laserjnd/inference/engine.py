@@ -1,0 +1,113 @@
+"""The one fast inference path: what ``predict``, ``test``, ``laserjnd.load().predict`` and the demo run.
+
+``InferenceEngine(model, precision="auto")`` takes a model once and returns its outputs for
+canonical batches:
+
+- a private copy in eval mode without gradients, Conv+BatchNorm folded (``layers/fuse.py``),
+  channels_last memory format, called under ``torch.inference_mode()``;
+- precision: ``fp32``, ``bf16`` (CPU autocast; dense layers stay in float32, where bf16 costs the
+  most accuracy for the least time), or ``auto``: bf16 only when the CPU has native bf16 units
+  (AVX512-BF16 / AMX) **and** the model's static entry allows it (``ModelEntry.auto_bf16``, set
+  only where the measured mean change is at most 0.05 QP), fp32 otherwise; on CUDA ``auto`` is
+  float16 autocast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import functools
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import JNDError
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_has_bf16() -> bool:
+    """Native bf16 arithmetic on this CPU (AVX512-BF16 or AMX-BF16), read from /proc/cpuinfo."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
+def resolve_precision(precision: str, device: torch.device, auto_bf16: bool) -> str:
+    """``auto`` -> the precision this device and model get; explicit values are checked."""
+    if precision not in PRECISIONS:
+        raise JNDError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "fp16" and device.type != "cuda":
+        raise JNDError("--precision fp16 needs a CUDA device; on the CPU use bf16 or fp32")
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "fp16"
+    return "bf16" if auto_bf16 and cpu_has_bf16() else "fp32"
+
+
+class Float32Linear(nn.Module):
+    """A Linear that runs in float32 inside an autocast region (heads are cheap and sensitive)."""
+
+    def __init__(self, linear: nn.Linear):
+        super().__init__()
+        self.weight, self.bias = linear.weight, linear.bias
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(x.device.type, enabled=False):
+            return F.linear(x.float(), self.weight.float(), None if self.bias is None else self.bias.float())
+
+
+def _keep_linears_fp32(model: nn.Module) -> None:
+    for name, child in model.named_children():
+        if type(child) is nn.Linear:
+            setattr(model, name, Float32Linear(child))
+        else:
+            _keep_linears_fp32(child)
+
+
+class InferenceEngine:
+    def __init__(self, model: nn.Module, precision: str = "auto", device: str | torch.device | None = None):
+        from ..layers.fuse import fuse_conv_bn_
+        from ..models import model_entry
+
+        self.device = torch.device(device) if device is not None else next(model.parameters(), torch.empty(0)).device
+        spec = model.spec
+        try:
+            auto_bf16 = model_entry(spec.name).auto_bf16
+        except JNDError:
+            auto_bf16 = False
+        self.precision = resolve_precision(precision, self.device, auto_bf16)
+        fast = copy.deepcopy(model).to(self.device).eval()
+        fast.spec = spec
+        for p in fast.parameters():
+            p.requires_grad_(False)
+        self.folded = fuse_conv_bn_(fast)
+        if self.precision != "fp32":
+            _keep_linears_fp32(fast)
+        self.channels_last = self.device.type == "cpu" or self.precision != "fp32"
+        self.model = fast.to(memory_format=torch.channels_last) if self.channels_last else fast
+
+    @property
+    def spec(self):
+        return self.model.spec
+
+    def _autocast(self):
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    def __call__(self, canonical: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Canonical RGB [0, 1] batch (B, 3, H, W) -> the model's outputs, in float32."""
+        x = self.spec.convention.to_model(canonical.to(self.device))
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode(), self._autocast():
+            out = self.model(x)
+        return {k: v.float() for k, v in out.items()}

@@ -1,0 +1,93 @@
+"""The inference engine every prediction path uses: same answers as the plain model, faster form."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from laserjnd.errors import JNDError
+from laserjnd.inference import engine as engine_mod
+from laserjnd.inference.engine import Float32Linear, InferenceEngine, resolve_precision
+from laserjnd.models import create_model, list_models, model_entry
+
+SMALL = {"laser": (64, 64), "lite": (64, 64), "mtjnd": (64, 64), "baseline": (64, 64), "texture": (128, 128)}
+
+
+def small_model(name: str):
+    entry = model_entry(name)
+    size = SMALL.get(entry.family, entry.convention.input_size)
+    torch.manual_seed(0)
+    model = create_model(name, input_size=size, **entry.example_cfg()).eval()
+    with torch.no_grad():  # BatchNorm statistics away from 0/1, so folding them matters
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.2, 0.2)
+    return model, size
+
+
+@pytest.mark.parametrize("name", [n for n in list_models() if n != "constant"])
+def test_fp32_engine_matches_the_plain_model(name):
+    model, size = small_model(name)
+    x = torch.rand(2, 3, *size)
+    with torch.no_grad():
+        plain = model(model.spec.convention.to_model(x))
+    grads = [p.requires_grad for p in model.parameters()]
+    n_bn = sum(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    fast = InferenceEngine(model, "fp32", "cpu")
+    out = fast(x)
+    assert set(out) == set(plain)
+    for k in plain:
+        scale = plain[k].abs().max().clamp_min(1e-6)
+        assert ((out[k] - plain[k]).abs().max() / scale) < 1e-4, k
+    # the caller's model is untouched (the engine folds a copy)
+    assert [p.requires_grad for p in model.parameters()] == grads
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in model.modules()) == n_bn
+
+
+def test_batchnorms_are_folded():
+    model, _ = small_model("lat")
+    fast = InferenceEngine(model, "fp32", "cpu")
+    assert fast.folded > 0
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in fast.model.modules()) < sum(
+        isinstance(m, nn.BatchNorm2d) for m in model.modules())
+
+
+def test_bf16_keeps_dense_layers_in_float32_and_stays_close():
+    model, size = small_model("mj-lite")
+    x = torch.rand(2, 3, *size)
+    fp32, bf16 = InferenceEngine(model, "fp32", "cpu"), InferenceEngine(model, "bf16", "cpu")
+    assert any(isinstance(m, Float32Linear) for m in bf16.model.modules())
+    assert not any(type(m) is nn.Linear for m in bf16.model.modules())
+    a, b = fp32(x)["jnd"], bf16(x)["jnd"]
+    assert b.dtype == torch.float32 and torch.isfinite(b).all()
+    assert ((a - b).abs().max() / a.abs().max()) < 0.05  # bf16 convolutions: close, not equal
+
+
+def test_auto_picks_bf16_only_with_bf16_units_and_a_model_that_allows_it(monkeypatch):
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(engine_mod, "cpu_has_bf16", lambda: True)
+    assert resolve_precision("auto", cpu, auto_bf16=True) == "bf16"
+    assert resolve_precision("auto", cpu, auto_bf16=False) == "fp32"
+    monkeypatch.setattr(engine_mod, "cpu_has_bf16", lambda: False)
+    assert resolve_precision("auto", cpu, auto_bf16=True) == "fp32"
+    assert resolve_precision("bf16", cpu, auto_bf16=False) == "bf16"  # asked for explicitly
+    with pytest.raises(JNDError, match="CUDA"):
+        resolve_precision("fp16", cpu, auto_bf16=False)
+    with pytest.raises(JNDError, match="--precision"):
+        resolve_precision("int4", cpu, auto_bf16=False)
+
+
+def test_cli_precision_option(tmp_path, photo, capsys):
+    from laserjnd.cli.main import main
+    from laserjnd.data.media import write_png
+
+    img = tmp_path / "a.png"
+    write_png(img, photo)
+    assert main(["predict", str(img), "--precision", "bf16", "-o", str(tmp_path / "p.csv")]) == 0
+    assert main(["predict", str(img), "--precision", "int4"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--precision" in err[0]
