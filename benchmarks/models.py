@@ -7,9 +7,11 @@
     python benchmarks/models.py --onnx                # + onnxruntime on the exported model
     python benchmarks/models.py --json out.json
 
-Speed measures applied to the PyTorch model (each can be switched off to see what it buys):
-``torch.inference_mode()``, eval mode, Conv+BatchNorm folding (``layers/fuse.py``),
-channels_last memory format, and an explicit thread count (``--threads``).
+The PyTorch columns time the path users run: ``Predictor.predict_rgb`` on decoded uint8 frames
+(``--frame-size``, default 720x1280: resize to the model input included) through the inference
+engine (``inference/engine.py``: inference mode, Conv+BatchNorm folding, channels_last), per
+``--precisions``; the Keras column times the original network (``interop/keras_originals.py``) on
+ready input tensors, so the ratio ``{precision}/keras`` is conservative for PyTorch.
 Time per frame = median over ``--repeats`` timed runs (after ``--warmup`` runs) of the batch
 time divided by the batch size.
 
@@ -100,13 +102,20 @@ def m_flops(ctx: Ctx) -> dict[str, Any]:
 
 @measure("torch")
 def m_torch(ctx: Ctx) -> dict[str, Any]:
+    """The path users run: ``Predictor.predict_rgb`` on decoded uint8 frames (resize + engine), per precision."""
+    import numpy as np
+
+    from laserjnd.inference.predictor import Predictor
+
     out = {}
+    h, w = ctx.args.frame_size
     for b in ctx.args.batch_sizes:
-        x = _input(ctx, b)
-        with torch.inference_mode():
-            ms = time_per_frame_ms(lambda: ctx.model(x), b, ctx.args.repeats, ctx.args.warmup)
-        ctx.cache[f"torch_b{b}"] = ms
-        out[f"torch ms/f b{b}"] = ms
+        frames = list(np.random.default_rng(0).integers(0, 256, (b, h, w, 3), dtype=np.uint8))
+        for precision in ctx.args.precisions:
+            pred = Predictor(ctx.model, device="cpu", batch_size=b, precision=precision)
+            ms = time_per_frame_ms(lambda: pred.predict_rgb(frames), b, ctx.args.repeats, ctx.args.warmup)
+            ctx.cache[f"torch_{precision}_b{b}"] = ms
+            out[f"{precision} ms/f b{b}"] = ms
     return out
 
 
@@ -121,8 +130,9 @@ def m_keras(ctx: Ctx) -> dict[str, Any]:
         x = np.random.default_rng(0).random((b, *ctx.input_size, 3), dtype=np.float32)  # Keras is NHWC
         ms = time_per_frame_ms(lambda: kmodel(x, training=False), b, ctx.args.repeats, ctx.args.warmup)
         out[f"keras ms/f b{b}"] = ms
-        if f"torch_b{b}" in ctx.cache:
-            out[f"keras/torch b{b}"] = ms / ctx.cache[f"torch_b{b}"]
+        for precision in ctx.args.precisions:
+            if f"torch_{precision}_b{b}" in ctx.cache:
+                out[f"{precision}/keras b{b}"] = ctx.cache[f"torch_{precision}_b{b}"] / ms
     return out
 
 
@@ -145,8 +155,8 @@ def m_onnx(ctx: Ctx) -> dict[str, Any]:
             x = _input(ctx, b).contiguous()
             ms = time_per_frame_ms(lambda: onnx_session_predict(sess, x), b, ctx.args.repeats, ctx.args.warmup)
             out[f"onnx ms/f b{b}"] = ms
-            if f"torch_b{b}" in ctx.cache:
-                out[f"onnx/torch b{b}"] = ms / ctx.cache[f"torch_b{b}"]
+            if f"torch_fp32_b{b}" in ctx.cache:
+                out[f"onnx/fp32 b{b}"] = ms / ctx.cache[f"torch_fp32_b{b}"]
     return out
 
 
@@ -240,7 +250,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--input-size", type=parse_size, default=None, help="HxW for every model (default: published)")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--warmup", type=int, default=1)
-    p.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8])
+    p.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 4, 8])
+    p.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
+    p.add_argument("--frame-size", type=parse_size, default=(720, 1280), help="decoded frame HxW fed to the Predictor")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
     p.add_argument("--quick", action="store_true", help=f"{QUICK_SIZE[0]}x{QUICK_SIZE[1]}, 3 repeats: a smoke run")
     p.add_argument("--keras", action="store_true", help="also time the Keras twin (needs tensorflow)")
