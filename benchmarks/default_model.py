@@ -22,9 +22,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import logging
 import sys
-import warnings
 from pathlib import Path
 
 import cv2
@@ -248,8 +246,9 @@ def main() -> int:
     ap.add_argument("--patience", type=int, default=3, help="early stopping on the valid loss")
     ap.add_argument("--lr", type=float, default=1e-3)
     args = ap.parse_args()
-    logging.getLogger("lightning").setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore")
+    from laserjnd.cli.common import configure_output
+
+    configure_output(0, lightning=True)  # our lines only: no Lightning tips or device reports
     args.work.mkdir(parents=True, exist_ok=True)
     results = []
     for protocol in args.protocols:

@@ -28,16 +28,13 @@ from __future__ import annotations
 from typing import Any
 
 from laserjnd.errors import JNDError
-from laserjnd.models import model_entry
+from laserjnd.interop.keras_originals import KerasLayers, lat_block, rec_block, va_tail, vgg16_features
 
 LASER_SIZE = (352, 640)
 MTJND_SIZE = (270, 480)
 LEAKY = 0.05
-BN_MOMENTUM = 0.99  # Keras convention (PyTorch 0.01)
-BN_EPS = 1e-3
 
 VA_TAIL_PARAMS = 65_921
-VGG16_BLOCKS = ((1, 2, 64), (2, 2, 128), (3, 3, 256), (4, 3, 512), (5, 3, 512))
 
 
 def _keras():
@@ -68,10 +65,6 @@ def build_keras_model(name: str, input_size: tuple[int, int] | None = None, **cf
 # ---------------------------------------------------------------------------------------------
 
 
-def _bn(L):
-    return L.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPS)
-
-
 def _encoder_layers(L, x):
     for c in (128, 128, 128):
         x = L.Conv2D(c, 5, strides=2, padding="same")(x)
@@ -88,7 +81,7 @@ def _decoder_layers(L, z, last: bool = True):
 
 def _frozen_submodel(keras, size, which: str, name: str):
     """A trained AE (``which="ae"``) or its encoder, reused frozen as one nested layer."""
-    L = keras.layers
+    L = KerasLayers(keras)
     inp = keras.Input((*size, 3))
     out = _encoder_layers(L, inp)
     if which == "ae":
@@ -98,33 +91,13 @@ def _frozen_submodel(keras, size, which: str, name: str):
     return m
 
 
-def _lat_block(L, x, c: int):
-    x = L.Conv2D(c, 3, padding="same")(x)
-    x = _bn(L)(x)
-    x = L.Activation("relu")(x)
-    # CBAM channel attention: one MLP shared by the avg- and max-pooled descriptors.
-    fc1 = L.Dense(c // 8, activation="relu", kernel_initializer="he_normal")
-    fc2 = L.Dense(c, kernel_initializer="he_normal")
-    a = fc2(fc1(L.GlobalAveragePooling2D()(x)))
-    m = fc2(fc1(L.GlobalMaxPooling2D()(x)))
-    att = L.Reshape((1, 1, c))(L.Activation("sigmoid")(L.Add()([a, m])))
-    return L.Multiply()([x, att])
-
-
-def _rec_block(L, x, c: int):
-    x = L.Conv2D(c, 3, padding="same")(x)
-    x = _bn(L)(x)
-    x = L.Activation("relu")(x)
-    return L.MaxPooling2D(2)(x)
-
-
 def _lat_trunk(L, x, first: bool = True):
     if first:
-        x = _lat_block(L, x, 64)
-    x = _lat_block(L, x, 128)
+        x = lat_block(L, x, 64)
+    x = lat_block(L, x, 128)
     x = L.MaxPooling2D(2)(x)
-    x = _lat_block(L, x, 256)
-    x = _lat_block(L, x, 512)
+    x = lat_block(L, x, 256)
+    x = lat_block(L, x, 512)
     return L.MaxPooling2D(2)(x)
 
 
@@ -140,13 +113,13 @@ def _concat(L, outs):
 
 
 def _ae(keras, size, cfg):
-    L = keras.layers
+    L = KerasLayers(keras)
     inp = keras.Input((*size, 3))
     return keras.Model(inp, {"recon": _decoder_layers(L, _encoder_layers(L, inp))}, name="ae")
 
 
 def _lat(keras, size, cfg, e2e: bool = False):
-    L = keras.layers
+    L = KerasLayers(keras)
     inp = keras.Input((*size, 3))
     outputs = {}
     if e2e:  # raw AE, trainable, its last transposed conv replaced by a new one
@@ -154,13 +127,13 @@ def _lat(keras, size, cfg, e2e: bool = False):
         outputs["recon"] = _decoder_layers(L, z)
     else:
         z = _frozen_submodel(keras, size, "encoder", "encoder")(inp)
-    x = _lat_trunk(L, _bn(L)(z))
+    x = _lat_trunk(L, L.bn()(z))
     outputs["jnd"] = _dense_head(L, x, (256, 128))
     return keras.Model(inp, outputs, name="e2e_lat" if e2e else "lat")
 
 
 def _rec(keras, size, cfg, e2e: bool = False):
-    L = keras.layers
+    L = KerasLayers(keras)
     inp = keras.Input((*size, 3))
     outputs = {}
     if e2e:
@@ -168,35 +141,35 @@ def _rec(keras, size, cfg, e2e: bool = False):
         outputs["recon"] = frame
     else:
         frame = _frozen_submodel(keras, size, "ae", "autoencoder")(inp)
-    x = _bn(L)(frame)
+    x = L.bn()(frame)
     for c in (512, 256, 128, 64, 32):
-        x = _rec_block(L, x, c)
+        x = rec_block(L, x, c)
     outputs["jnd"] = _dense_head(L, x, (512,))
     return keras.Model(inp, outputs, name="e2e_rec" if e2e else "rec")
 
 
 def _mj_lat(keras, size, cfg):
-    L = keras.layers
+    L = KerasLayers(keras)
     inp = keras.Input((*size, 3))
     branches = []
     for k in (1, 2, 3):
         z = _frozen_submodel(keras, size, "encoder", f"encoder_{k}")(inp)
-        branches.append(_lat_block(L, _bn(L)(z), 64))
+        branches.append(lat_block(L, L.bn()(z), 64))
     x = _lat_trunk(L, L.Multiply()(branches), first=False)
     outs = [_dense_head(L, x, (256, 128)) for _ in range(3)]
     return keras.Model(inp, {"jnd": _concat(L, outs)}, name="mj_lat")
 
 
 def _mj_rec(keras, size, cfg):
-    L = keras.layers
+    L = KerasLayers(keras)
     inp = keras.Input((*size, 3))
     branches = []
     for k in (1, 2, 3):
         frame = _frozen_submodel(keras, size, "ae", f"autoencoder_{k}")(inp)
-        branches.append(_rec_block(L, _bn(L)(frame), 512))
+        branches.append(rec_block(L, L.bn()(frame), 512))
     x = L.Multiply()(branches)
     for c in (256, 128, 64, 32):
-        x = _rec_block(L, x, c)
+        x = rec_block(L, x, c)
     h = _dense_head(L, x, (512,), out=False)
     outs = [L.Dense(1, activation="relu")(h) for _ in range(3)]
     return keras.Model(inp, {"jnd": _concat(L, outs)}, name="mj_rec")
@@ -225,15 +198,15 @@ def _cumsum_layer(keras):
 
 
 def _mj_lite(keras, size, cfg):
-    L = keras.layers
+    L = KerasLayers(keras)
     order = cfg.get("order", "increasing")
     hidden = int(cfg.get("hidden", 128))
     inp = keras.Input((*size, 3))
     z = _frozen_submodel(keras, size, "encoder", "encoder")(inp)
-    x = _lat_block(L, _bn(L)(z), 64)
-    x = _lat_block(L, x, 128)
+    x = lat_block(L, L.bn()(z), 64)
+    x = lat_block(L, x, 128)
     x = L.MaxPooling2D(2)(x)
-    x = _lat_block(L, x, 256)
+    x = lat_block(L, x, 256)
     pooled = L.Concatenate(axis=-1)([L.GlobalAveragePooling2D()(x), L.GlobalMaxPooling2D()(x)])
     v = L.Dense(hidden, activation="relu")(pooled)
     v = L.Dense(3, activation="softplus")(v)
@@ -245,33 +218,15 @@ def _mj_lite(keras, size, cfg):
 # ---------------------------------------------------------------------------------------------
 
 
-def _vgg16(L, x):
-    """keras.applications.VGG16 conv part, same layer names; returns (pool5, block4_conv3)."""
-    block4 = None
-    for b, n, c in VGG16_BLOCKS:
-        for i in range(1, n + 1):
-            x = L.Conv2D(c, 3, padding="same", activation="relu", name=f"block{b}_conv{i}")(x)
-        if b == 4:
-            block4 = x
-        x = L.MaxPooling2D(2, strides=2, name=f"block{b}_pool")(x)
-    return x, block4
-
-
-def _va_tail(L, feats):
-    x = L.Conv2D(64, 1, activation="relu")(feats)
-    x = L.Conv2DTranspose(32, 4, strides=2, padding="same", activation="relu")(x)
-    return L.Conv2D(1, 3, padding="same", activation="sigmoid")(x)
-
-
 def _mtjnd(n_levels: int, va: bool, model_name: str):
     def build(keras, size, cfg):
-        L = keras.layers
+        L = KerasLayers(keras)
         inp = keras.Input((*size, 3))
-        pool5, block4 = _vgg16(L, inp)
+        pool5, block4 = vgg16_features(L, inp)
         outs = [_dense_head(L, pool5, (256, 128)) for _ in range(n_levels)]
         outputs = {"jnd": _concat(L, outs)}
         if va:
-            outputs["saliency"] = _va_tail(L, block4)
+            outputs["saliency"] = va_tail(L, block4)
         return keras.Model(inp, outputs, name=model_name)
 
     return build

@@ -14,7 +14,6 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -187,7 +186,7 @@ def _report(cfg: DemoConfig, manifest: dict, result, ev, before, rows: list[dict
         f"Labels: {manifest['label_rule'].get('description', 'VMAF-based proxy labels, not subjective JND')}", "",
         "## Data", "",
         f"- split by source photo (seed {cfg.seed}): {manifest['split']['counts']}",
-        f"- proxy label mean / std per level (QP): "
+        "- proxy label mean / std per level (QP): "
         + ", ".join(f"JND{k + 1} {labels[:, k].mean():.1f} / {labels[:, k].std():.2f}" for k in range(3)),
         f"- codec: {manifest['codec']['codec']} preset {manifest['codec'].get('preset')}, intra, constant QP", "",
         "## Training", "",

@@ -53,10 +53,10 @@ def build_keras_model(name: str, input_size: tuple[int, int] | None = None, kera
     keras = keras or default_keras()
     h, w = (int(v) for v in (input_size or cfg.pop("input_size", None) or model_entry(name).convention.input_size))
     cfg.pop("input_size", None)
-    return _BUILDERS[name](_Layers(keras), keras, (h, w), cfg)
+    return _BUILDERS[name](KerasLayers(keras), keras, (h, w), cfg)
 
 
-class _Layers:
+class KerasLayers:
     """The few layer constructors whose arguments differ between Keras 2 and Keras 3."""
 
     def __init__(self, keras):
@@ -84,7 +84,7 @@ def _encoder_decoder(L, x):
     return z, L.Conv2DTranspose(3, 5, strides=2, padding="same")(y)
 
 
-def _lat_block(L, x, c: int):
+def lat_block(L, x, c: int):
     x = L.Activation("relu")(L.bn()(L.Conv2D(c, 3, padding="same")(x)))
     fc1 = L.Dense(c // 8, activation="relu", kernel_initializer="he_normal")
     fc2 = L.Dense(c, kernel_initializer="he_normal")
@@ -94,13 +94,13 @@ def _lat_block(L, x, c: int):
     return L.Multiply()([x, att])
 
 
-def _rec_block(L, x, c: int):
+def rec_block(L, x, c: int):
     return L.MaxPooling2D(2)(L.Activation("relu")(L.bn()(L.Conv2D(c, 3, padding="same")(x))))
 
 
 def _lat_trunk(L, x):
-    x = L.MaxPooling2D(2)(_lat_block(L, x, 128))
-    return L.MaxPooling2D(2)(_lat_block(L, _lat_block(L, x, 256), 512))
+    x = L.MaxPooling2D(2)(lat_block(L, x, 128))
+    return L.MaxPooling2D(2)(lat_block(L, lat_block(L, x, 256), 512))
 
 
 def _head(L, x, widths, name: str):
@@ -116,7 +116,7 @@ def _level(cfg) -> int:
 def _lat(L, keras, size, cfg, e2e: bool = False):
     inp = keras.Input((*size, 3))
     z, recon = _encoder_decoder(L, inp)
-    x = _lat_trunk(L, _lat_block(L, L.bn()(z), 64))
+    x = _lat_trunk(L, lat_block(L, L.bn()(z), 64))
     out = [_head(L, L.Flatten()(x), (256, 128), f"JND{_level(cfg)}_output")]
     return keras.Model(inp, out + ([recon] if e2e else []), name="e2e_lat" if e2e else "lat")
 
@@ -126,7 +126,7 @@ def _rec(L, keras, size, cfg, e2e: bool = False):
     _, frame = _encoder_decoder(L, inp)
     x = L.bn()(frame)
     for c in (512, 256, 128, 64, 32):
-        x = _rec_block(L, x, c)
+        x = rec_block(L, x, c)
     out = [_head(L, L.Flatten()(x), (512,), f"JND{_level(cfg)}_output")]
     return keras.Model(inp, out + ([frame] if e2e else []), name="e2e_rec" if e2e else "rec")
 
@@ -135,7 +135,7 @@ def _mj_lat(L, keras, size, cfg):
     inp = keras.Input((*size, 3))
     latents = [_encoder_decoder(L, inp)[0] for _ in range(3)]
     normed = [L.bn()(z) for z in latents]
-    x = _lat_trunk(L, L.Multiply()([_lat_block(L, z, 64) for z in normed]))
+    x = _lat_trunk(L, L.Multiply()([lat_block(L, z, 64) for z in normed]))
     flat = L.Flatten()(x)
     return keras.Model(inp, [_head(L, flat, (256, 128), f"JND{k}_output") for k in (1, 2, 3)], name="mj_lat")
 
@@ -144,15 +144,15 @@ def _mj_rec(L, keras, size, cfg):
     inp = keras.Input((*size, 3))
     frames = [_encoder_decoder(L, inp)[1] for _ in range(3)]
     normed = [L.bn()(f) for f in frames]
-    x = L.Multiply()([_rec_block(L, f, 512) for f in normed])
+    x = L.Multiply()([rec_block(L, f, 512) for f in normed])
     for c in (256, 128, 64, 32):
-        x = _rec_block(L, x, c)
+        x = rec_block(L, x, c)
     shared = L.Dense(512, activation="relu")(L.Flatten()(x))
     return keras.Model(inp, [L.Dense(1, activation="relu", name=f"JND{k}_output")(shared) for k in (1, 2, 3)],
                        name="mj_rec")
 
 
-def _vgg16(L, x):
+def vgg16_features(L, x):
     """keras.applications.VGG16's conv part with its layer names; returns (pool5, block4_conv3)."""
     block4 = None
     for b, n, c in VGG16_BLOCKS:
@@ -164,7 +164,7 @@ def _vgg16(L, x):
     return x, block4
 
 
-def _va_tail(L, feats):
+def va_tail(L, feats):
     x = L.Conv2D(64, 1, activation="relu")(feats)
     x = L.Conv2DTranspose(32, 4, strides=2, padding="same", activation="relu")(x)
     return L.Conv2D(1, 3, padding="same", activation="sigmoid", name="VA_output")(x)
@@ -173,11 +173,11 @@ def _va_tail(L, feats):
 def _mtjnd(n_levels: int, va: bool, model_name: str):
     def build(L, keras, size, cfg):
         inp = keras.Input((*size, 3))
-        pool5, block4 = _vgg16(L, inp)
+        pool5, block4 = vgg16_features(L, inp)
         flat = L.Flatten()(pool5)
         levels = (1, 2, 3) if n_levels == 3 else (_level(cfg),)
         outs = [_head(L, flat, (256, 128), f"JND{k}_output") for k in levels]
-        return keras.Model(inp, outs + ([_va_tail(L, block4)] if va else []), name=model_name)
+        return keras.Model(inp, outs + ([va_tail(L, block4)] if va else []), name=model_name)
 
     return build
 
