@@ -91,3 +91,27 @@ def test_cli_precision_option(tmp_path, photo, capsys):
     assert main(["predict", str(img), "--precision", "int4"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--precision" in err[0]
+
+
+def test_onnxruntime_backend_and_int8_export_agree_with_torch(tmp_path, photo):
+    pytest.importorskip("onnxruntime")
+    from laserjnd.checkpoint import save_checkpoint
+    from laserjnd.cli.main import main
+    from laserjnd.inference.predictor import Predictor
+
+    model, _ = small_model("mj-lite")
+    with torch.no_grad():  # outputs well away from zero, so a relative comparison means something
+        model.mlp[-1].bias.fill_(3.0)
+    ckpt = save_checkpoint(tmp_path / "lite.pt", model, label_unit="qp")
+    rows = {b: Predictor.from_checkpoint(ckpt, device="cpu", backend=b).predict(photo)
+            for b in ("torch", "onnxruntime")}
+    for k in rows["torch"]:
+        assert abs(rows["torch"][k] - rows["onnxruntime"][k]) < 1e-3 * abs(rows["torch"][k])
+    int8 = Predictor.from_checkpoint(ckpt, device="cpu", backend="onnxruntime", precision="int8").predict(photo)
+    assert int8.keys() == rows["torch"].keys() and int8 != rows["torch"]  # quantised: close, not identical
+    assert max(abs(int8[k] - rows["torch"][k]) for k in int8) < 0.1 * max(abs(v) for v in int8.values())
+    assert main(["export", str(ckpt), "--int8", "-o", str(tmp_path / "q.onnx")]) == 0
+    from laserjnd.interop.export import onnx_metadata
+
+    assert onnx_metadata(tmp_path / "q.onnx")["quantization"] == "dynamic int8 weights"
+    assert main(["predict", str(ckpt), str(tmp_path / "none.png"), "--backend", "tpu"]) == 2

@@ -76,7 +76,7 @@ def test_onnx_matches_pytorch(name, tmp_path):
     path = export_onnx(model, tmp_path / f"{name}.onnx")
     assert not model.training  # export leaves the caller's mode alone
     md = onnx_metadata(path)
-    assert md["model"] == name and md["layout"] == "NCHW" and md["channel_order"] == "bgr"
+    assert md["model"] == name and md["layout"] == "NCHW" and md["channel_order"] == model.spec.convention.channel_order
     assert md["scale"] == model.spec.convention.scale and md["input_size"] == list(SIZE)
     assert md["levels"] == list(model.spec.levels) and md["label_unit"] == "qp"
     for b in (1, 3):

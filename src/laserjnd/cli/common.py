@@ -17,7 +17,7 @@ from ..data.codecs import CODECS, PRESETS
 from ..data.labels.proxy import KNOWN_METRICS
 from ..data.labels.units import UNITS
 from ..errors import BadInputError, JNDError, OutputExistsError
-from ..inference.engine import PRECISIONS
+from ..inference.engine import BACKENDS, PRECISIONS
 from ..inference.video import AGGREGATES
 
 # ---------------------------------------------------------------- help: one name per option
@@ -94,6 +94,7 @@ class Accelerator(str, Enum):
 
 
 InferencePrecision = _choices("InferencePrecision", PRECISIONS)
+Backend = _choices("Backend", BACKENDS)
 
 
 class TrainPrecision(str, Enum):

@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..errors import JNDError
 from ..utils.atomic import refuse_existing
 from .common import ExportFormat, LabelUnit, Verbose, check_output_file, configure_output, value
 
@@ -50,9 +51,10 @@ def export_command(
     format: Annotated[ExportFormat, typer.Option("--format", "-f")] = "onnx",
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="default: beside the checkpoint")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="replace an existing output file")] = False,
+    int8: Annotated[bool, typer.Option("--int8", help="ONNX: quantise dynamically to int8 weights (onnxruntime)")] = False,
     verbose: Verbose = 0,
 ) -> None:
-    """Export a checkpoint to ONNX (dynamic batch, metadata) or TorchScript."""
+    """Export a checkpoint to ONNX (dynamic batch, metadata; --int8 quantised) or TorchScript."""
     configure_output(verbose)
     from ..interop.export import export_onnx, export_torchscript
 
@@ -60,5 +62,11 @@ def export_command(
     out = output or checkpoint.with_name(checkpoint.stem + FORMATS[format])
     check_output_file(out, "--output", [checkpoint])
     refuse_existing(out, "--output", overwrite)
+    if int8 and format != "onnx":
+        raise JNDError("--int8 applies to --format onnx")
     (export_onnx if format == "onnx" else export_torchscript)(checkpoint, out)
-    print(f"exported {checkpoint} -> {out} ({format})")
+    if int8:
+        from ..interop.export import quantize_int8
+
+        quantize_int8(out, out)
+    print(f"exported {checkpoint} -> {out} ({format}{', int8' if int8 else ''})")

@@ -23,16 +23,16 @@ from ..errors import BadInputError, JNDError
 from ..inference.predictor import Predictor
 from ..inference.batch import (check_encode_options, encode_rows, expand_inputs, predict_rows, table_format,
                                write_rows)
-from .common import (Aggregate, InferencePrecision, TableFormat, Verbose, check_device, check_output_file,
+from .common import (Aggregate, Backend, InferencePrecision, TableFormat, Verbose, check_device, check_output_file,
                      configure_output, value)
 
 
 def resolve_predictor(checkpoint: Path | None, device: str | None = None, batch_size: int = 8,
-                      precision: str = "auto") -> Predictor:
+                      precision: str = "auto", backend: str = "torch") -> Predictor:
     """The one place a predictor is obtained: a checkpoint, or the bundled default model when None."""
     from ..api import load
 
-    return load(checkpoint, device=device, batch_size=batch_size, precision=precision)
+    return load(checkpoint, device=device, batch_size=batch_size, precision=precision, backend=backend)
 
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".safetensors")
@@ -56,7 +56,8 @@ def predict_command(
     batch_size: int = typer.Option(8, "--batch-size", "--batch_size", min=1),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:N or mps (default: cuda if available)"),
     precision: Annotated[InferencePrecision, typer.Option(
-        "--precision", help="auto: bf16 where the CPU has bf16 units and the model allows it, else fp32")] = "auto",
+        "--precision", help="auto: bf16 where the CPU has bf16 units and the model allows it, else fp32; int8: onnxruntime")] = "auto",
+    backend: Annotated[Backend, typer.Option("--backend", help="torch, or onnxruntime (the model exported to ONNX)")] = "torch",
     encode: Optional[Path] = typer.Option(None, "--encode", help="folder: write each image encoded at its predicted JND level"),
     encode_level: int = typer.Option(1, "--encode-level", min=1, max=3, help="which JND level to encode at"),
     reference_level: Optional[int] = typer.Option(None, "--reference-level", help="QP/QF to compare bits against (with --encode)"),
@@ -76,7 +77,8 @@ def predict_command(
     check_output_file(output, "--output", [checkpoint, *inputs])
     check_encode_folder(encode, reference_level, inputs)
     check_device(device)
-    pred = resolve_predictor(checkpoint, device=device, batch_size=batch_size, precision=value(precision))
+    pred = resolve_predictor(checkpoint, device=device, batch_size=batch_size, precision=value(precision),
+                             backend=value(backend))
     if encode is not None:
         check_encode_options(pred, encode_level, reference_level)
     items = expand_inputs(list(inputs))

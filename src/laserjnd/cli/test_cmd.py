@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..utils.size import parse_size
-from .common import InferencePrecision, QualityMetric, Split, Verbose, check_device, check_output_file, configure_output, value
+from .common import Backend, InferencePrecision, QualityMetric, Split, Verbose, check_device, check_output_file, configure_output, value
 
 
 def _fmt(v, nd=2) -> str:
@@ -29,6 +29,7 @@ def test_command(
     batch_size: int = typer.Option(8, "--batch_size", "--batch-size", min=1),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:N or mps (default: cuda if available)"),
     precision: Annotated[InferencePrecision, typer.Option("--precision", help="inference precision (see `laserjnd predict --help`)")] = "auto",
+    backend: Annotated[Backend, typer.Option("--backend", help="torch or onnxruntime")] = "torch",
     plots: bool = typer.Option(True, "--plots/--no-plots"),
     verbose: Verbose = 0,
 ) -> None:
@@ -46,7 +47,8 @@ def test_command(
     check_output_file(summary_paths(result_path)[0], "--result_path", [model_weights_path])
     res = evaluate(model_weights_path, data_dir, result_path, expect_model=model, level=resolve_level(level, jnd_column),
                    input_size=parse_size(input_size), split=value(split), quality_metric=metric, batch_size=batch_size,
-                   device=device, plots=plots, precision=value(precision))
+                   device=device, plots=plots, precision=value(precision),
+                   backend=value(backend))
     s = res.summary
     unit = s["unit"].upper()
     qunit = s["quality_error_unit"]

@@ -60,6 +60,7 @@ def evaluate(
     plots: bool = True,
     n_ladder_plots: int = 3,
     precision: str = "auto",
+    backend: str = "torch",
 ) -> EvalResult:
     checkpoint, result_path = Path(checkpoint), Path(result_path)
     model, payload = load_checkpoint(checkpoint, expect_model=expect_model)
@@ -67,7 +68,7 @@ def evaluate(
     unit = payload.get("label_unit", "qp")
     ds = _open_labelled_split(checkpoint, model, unit, data_dir, split)
     levels = list(model.spec.levels)
-    pred = predict_split(model, ds, batch_size, device, precision)
+    pred = predict_split(model, ds, batch_size, device, precision, backend)
     check_finite(checkpoint, ds, pred)
     true = np.asarray(ds.labels, dtype=np.float64)[:, [k - 1 for k in levels]]
     baseline = train_median(data_dir, model.spec.input_size, levels)
@@ -101,12 +102,13 @@ def _open_labelled_split(checkpoint: Path, model, unit: str, data_dir: str | Pat
     return ds
 
 
-def predict_split(model, ds, batch_size: int = 8, device: str | None = None, precision: str = "auto") -> np.ndarray:
+def predict_split(model, ds, batch_size: int = 8, device: str | None = None, precision: str = "auto",
+                  backend: str = "torch") -> np.ndarray:
     """(N, L) predictions for every frame of ``ds``, in dataset order (the inference engine ``predict`` uses)."""
-    from ..inference.engine import InferenceEngine
+    from ..inference.engine import make_engine
     from ..inference.predictor import default_device, predict_canonical
 
-    engine = InferenceEngine(model, precision, torch.device(device) if device else default_device())
+    engine = make_engine(model, backend, precision, torch.device(device) if device else default_device())
     loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False)
     preds = [predict_canonical(engine, batch["frame"]).cpu().numpy() for batch in loader]
     return np.concatenate(preds).astype(np.float64)

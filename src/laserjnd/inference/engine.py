@@ -1,5 +1,7 @@
 """The one fast inference path: what ``predict``, ``test``, ``laserjnd.load().predict`` and the demo run.
 
+``make_engine(model, backend, precision)`` returns ``InferenceEngine`` (PyTorch) or
+``OnnxRuntimeEngine`` (the model exported to ONNX once; ``int8`` quantises it dynamically).
 ``InferenceEngine(model, precision="auto")`` takes a model once and returns its outputs for
 canonical batches:
 
@@ -25,7 +27,7 @@ from torch import nn
 
 from ..errors import JNDError
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")  # int8: onnxruntime only
 
 
 @functools.lru_cache(maxsize=1)
@@ -42,6 +44,8 @@ def resolve_precision(precision: str, device: torch.device, auto_bf16: bool) -> 
     """``auto`` -> the precision this device and model get; explicit values are checked."""
     if precision not in PRECISIONS:
         raise JNDError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "int8":
+        raise JNDError("--precision int8 is for --backend onnxruntime")
     if precision == "fp16" and device.type != "cuda":
         raise JNDError("--precision fp16 needs a CUDA device; on the CPU use bf16 or fp32")
     if precision != "auto":
@@ -111,3 +115,52 @@ class InferenceEngine:
         with torch.inference_mode(), self._autocast():
             out = self.model(x)
         return {k: v.float() for k, v in out.items()}
+
+
+BACKENDS = ("torch", "onnxruntime")
+
+
+class OnnxRuntimeEngine:
+    """The same call as :class:`InferenceEngine`, run by onnxruntime (CPU) on the model exported to
+    ONNX once (``int8``: dynamically quantised weights)."""
+
+    def __init__(self, model: nn.Module, int8: bool = False, threads: int | None = None):
+        import tempfile
+
+        from ..interop.export import _session, export_onnx, quantize_int8
+
+        self.spec = model.spec
+        self.precision = "int8" if int8 else "fp32"
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                path = export_onnx(model, Path(tmp) / "model.onnx")
+                if int8:
+                    path = quantize_int8(path, Path(tmp) / "model-int8.onnx")
+            except Exception as e:
+                first = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
+                raise JNDError(f"model {self.spec.name!r} cannot run in onnxruntime (ONNX export failed: {first}); "
+                               f"use --backend torch") from None
+            self.session = _session(path, threads or torch.get_num_threads())
+
+    def __call__(self, canonical: torch.Tensor) -> dict[str, torch.Tensor]:
+        from ..interop.export import onnx_session_predict
+
+        out = onnx_session_predict(self.session, self.spec.convention.to_model(canonical.cpu()))
+        return {k: torch.from_numpy(v).float() for k, v in out.items()}
+
+
+def make_engine(model: nn.Module, backend: str = "torch", precision: str = "auto", device=None):
+    """The engine for ``--backend``: torch (with ``precision``) or onnxruntime (``precision`` fp32/int8/auto)."""
+    if backend not in BACKENDS:
+        raise JNDError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend == "torch":
+        return InferenceEngine(model, precision, device)
+    if device is not None and torch.device(device).type != "cpu":
+        raise JNDError("--backend onnxruntime runs on the CPU; pass --device cpu or use --backend torch")
+    if precision not in ("auto", "fp32", "int8"):
+        raise JNDError(f"--backend onnxruntime takes --precision auto, fp32 or int8, not {precision!r}")
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        raise JNDError("--backend onnxruntime needs onnxruntime: pip install 'laserjnd[onnx]'") from None
+    return OnnxRuntimeEngine(model, int8=precision == "int8")

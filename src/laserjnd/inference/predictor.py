@@ -51,32 +51,32 @@ class Predictor:
     """A loaded model + what it needs to turn images into ``{"jnd1": .., ...}``."""
 
     def __init__(self, model: JNDModel, payload: dict[str, Any] | None = None, device: str | torch.device | None = None,
-                 batch_size: int = 8, precision: str = "auto"):
-        from .engine import InferenceEngine
+                 batch_size: int = 8, precision: str = "auto", backend: str = "torch"):
+        from .engine import make_engine
 
         self.device = torch.device(device) if device is not None else default_device()
         self.model = model.to(self.device).eval()
-        self.engine = InferenceEngine(self.model, precision, self.device)
+        self.engine = make_engine(self.model, backend, precision, self.device)
         self.payload = payload or {}
         self.batch_size = max(1, int(batch_size))
 
     @classmethod
     def from_checkpoint(cls, checkpoint: str | Path, device=None, batch_size: int = 8,
-                        expect_model: str | None = None, precision: str = "auto") -> "Predictor":
+                        expect_model: str | None = None, precision: str = "auto", backend: str = "torch") -> "Predictor":
         model, payload = load_checkpoint(checkpoint, expect_model=expect_model)
         if "jnd" not in model.spec.outputs:
             raise BadInputError(checkpoint, f"model {model.spec.name!r} reconstructs frames and predicts no JND level")
         if model.spec.family == "constant" and not getattr(model, "is_fitted", True):
             raise BadInputError(checkpoint, "constant predictor was never fitted")
-        return cls(model, payload, device, batch_size, precision)
+        return cls(model, payload, device, batch_size, precision, backend)
 
     @classmethod
-    def default(cls, device=None, batch_size: int = 8, precision: str = "auto") -> "Predictor":
+    def default(cls, device=None, batch_size: int = 8, precision: str = "auto", backend: str = "torch") -> "Predictor":
         """The model bundled with the package (see docs/MODEL_CARD.md)."""
         from ..zoo import load_pretrained
 
         model, payload = load_pretrained()
-        return cls(model, payload, device, batch_size, precision)
+        return cls(model, payload, device, batch_size, precision, backend)
 
     @property
     def spec(self):

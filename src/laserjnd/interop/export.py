@@ -215,3 +215,27 @@ def time_onnxruntime(model: JNDModel, input_size: tuple[int, int] | None = None,
             onnx_session_predict(sess, x)
             times.append(time.perf_counter() - t0)
     return float(np.median(times)) * 1000.0 / batch_size
+
+
+def quantize_int8(onnx_path: str | Path, out_path: str | Path) -> Path:
+    """Dynamic int8 quantisation (weights int8, activations quantised per batch) of an exported file,
+    keeping its ``laserjnd.*`` metadata."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    out_path = Path(out_path)
+    with tempfile.TemporaryDirectory() as td:
+        raw = Path(td) / "int8.onnx"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            quantize_dynamic(str(onnx_path), str(raw), weight_type=QuantType.QInt8)
+        proto, source = onnx.load(str(raw)), onnx.load(str(onnx_path), load_external_data=False)
+        del proto.metadata_props[:]
+        for p in source.metadata_props:
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = p.key, p.value
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = "laserjnd.quantization", json.dumps("dynamic int8 weights")
+        with atomic_path(out_path) as tmp:
+            onnx.save(proto, str(tmp))
+    return out_path

@@ -10,6 +10,8 @@ Laplacian-pyramid band energies, 8x8 block contrast, entropy, colourfulness). Lu
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -40,10 +42,9 @@ def _sobel(y: torch.Tensor) -> torch.Tensor:
 def _entropy(y: torch.Tensor, frames: int) -> torch.Tensor:
     """Shannon entropy (bits) of each frame's 256-bin luma histogram."""
     levels = y.reshape(frames, -1).round().clamp(0, 255).long()
-    offset = torch.arange(frames, device=y.device)[:, None] * 256
-    hist = torch.bincount((levels + offset).reshape(-1), minlength=frames * 256).reshape(frames, 256).float()
+    hist = torch.zeros(frames, 256, device=y.device, dtype=y.dtype).scatter_add(1, levels, torch.ones_like(y.reshape(frames, -1)))
     p = hist / hist.sum(1, keepdim=True)
-    return -(p * torch.log2(p.clamp_min(1e-12))).sum(1)
+    return -(p * torch.log(p.clamp_min(1e-12))).sum(1) / math.log(2.0)  # scatter_add and log: exportable to ONNX
 
 
 class TextureStatistics(nn.Module):
@@ -75,7 +76,7 @@ class TextureStatistics(nn.Module):
         stats += [block_std.mean(1).log1p(), (block_std < FLAT_BLOCK).float().mean(1)]
         stats += [frame(y).mean(1) / 255.0, frame(y).std(1).log1p(), _entropy(y, b)]
         rg, yb = frame(r - g), frame(0.5 * (r + g) - bl)
-        colour = torch.hypot(rg.std(1), yb.std(1)) + 0.3 * torch.hypot(rg.mean(1), yb.mean(1))
+        colour = (rg.std(1) ** 2 + yb.std(1) ** 2).sqrt() + 0.3 * (rg.mean(1) ** 2 + yb.mean(1) ** 2).sqrt()
         stats.append(colour.log1p())
         tile_grad = grad.mean((1, 2)).log1p().reshape(b, n)
         spread = tile_grad.std(1, unbiased=False) if n > 1 else torch.zeros_like(tile_grad[:, 0])
