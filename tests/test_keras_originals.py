@@ -113,6 +113,7 @@ def test_import_agrees_with_keras(original, layout):
         pytest.skip("Keras 2 writes no .keras archive")
     model = import_keras(original["files"][layout], original["name"], input_size=SIZE, **cfg_for(original["name"]))
     err = rel_err(ours_on(model, original["x"]), original["out"])
+    print(f"agreement {original['gen']} {original['name']} {layout}: {err:.1e}")  # pytest -s shows the table
     assert err < TOL, f"{original['gen']} {original['name']} {layout}: relative error {err:.2g}"
 
 
