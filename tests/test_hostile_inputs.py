@@ -215,7 +215,7 @@ def test_bundled_safetensors_is_a_checkpoint(tmp_path, capfd, image, tiny_datase
     rc, out, err = run(capfd, "predict", zoo, image, "-o", tmp_path / "p.json")
     assert rc == 0, err
     assert json.loads((tmp_path / "p.json").read_text())[0]["jnd1"] > 0
-    rc, _, err = run(capfd, "test", "mj-lite", "--data_dir", tiny_dataset, "--model_weights_path", zoo,
+    rc, _, err = run(capfd, "test", "texture", "--data_dir", tiny_dataset, "--model_weights_path", zoo,
                      "--result_path", tmp_path / "r.csv", "--no-plots")
     assert rc == 0, err
 
