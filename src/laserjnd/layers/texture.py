@@ -2,9 +2,13 @@
 
 Input: a canvas of ``tile`` x ``tile`` tiles (``data.preprocess.Geometry`` mode ``tiles``), RGB in
 [0, 1]. Filters never cross a tile border (each tile is a separate piece of the frame); the
-statistics are then pooled over every pixel of every tile, so they describe the frame as a whole,
-like the classic full-frame measures (spatial information = the spread of the Sobel gradient,
-Laplacian-pyramid band energies, 8x8 block contrast, entropy, colourfulness). Luma is BT.601 on the
+statistics are then pooled over every pixel of every tile, so they describe the frame as a whole.
+They are the classic full-frame measures: Sobel gradient mean and spread (spatial information),
+Laplacian variance, 8x8 block contrast, colourfulness, luma entropy, Gaussian-pyramid band energies,
+each at native scale and again at half scale (2x2 averages: the coarser texture an encoder's
+larger blocks see), and mean luma. No frame-to-frame "shape" statistic (flat-area fractions, the darkest or flattest
+tile): those described the collection a photo came from more than its masking, and moved the
+predictions of photos from another collection (see ``docs/MODEL_CARD.md``). Luma is BT.601 on the
 0..255 scale; scale-like statistics are log1p-compressed.
 """
 
@@ -16,15 +20,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-FEATURE_NAMES = (
-    "grad_mean", "spatial_information", "flat_pixels", "band0", "band1", "band2", "band3", "band0_var",
-    "block_contrast", "flat_blocks", "luma_mean", "luma_std", "entropy", "colourfulness",
-    "min_tile_grad", "max_tile_grad", "std_tile_grad",
-)
+SCALE_FEATURES = ("grad_mean", "spatial_information", "laplacian_var", "block_contrast", "colourfulness", "entropy",
+                  "band1", "band2", "band3")
+FEATURE_NAMES = (*SCALE_FEATURES, *(f"{n}_half" for n in SCALE_FEATURES), "luma_mean")
 _LUMA = (0.299, 0.587, 0.114)
-FLAT_GRADIENT = 4.0  # Sobel magnitude below which a pixel counts as flat (0..255 scale)
-FLAT_BLOCK = 2.0  # 8x8 block standard deviation below which a block counts as flat
-BANDS = 4
+BANDS = 3
+_BINOMIAL = (1.0, 4.0, 6.0, 4.0, 1.0)  # the 5-tap kernel of the Burt-Adelson Gaussian pyramid
 
 
 def to_tiles(x: torch.Tensor, tile: int) -> torch.Tensor:
@@ -34,9 +35,24 @@ def to_tiles(x: torch.Tensor, tile: int) -> torch.Tensor:
     return x.permute(0, 2, 4, 1, 3, 5).reshape(b * (h // tile) * (w // tile), c, tile, tile)
 
 
+def _kernel(rows, device, dtype) -> torch.Tensor:
+    return torch.tensor(rows, device=device, dtype=dtype)[None, None]
+
+
 def _sobel(y: torch.Tensor) -> torch.Tensor:
     k = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], device=y.device, dtype=y.dtype)
     return F.conv2d(y, torch.stack([k, k.t()])[:, None]).pow(2).sum(1).sqrt()  # valid: no tile border
+
+
+def _laplacian(y: torch.Tensor) -> torch.Tensor:
+    return F.conv2d(y, _kernel([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]], y.device, y.dtype))
+
+
+def _blur(y: torch.Tensor) -> torch.Tensor:
+    """5x5 binomial low-pass, reflected at the tile border (a tile never reads its neighbour)."""
+    k = torch.tensor(_BINOMIAL, device=y.device, dtype=y.dtype) / 16.0
+    y = F.pad(y, (2, 2, 2, 2), mode="reflect")
+    return F.conv2d(F.conv2d(y, k.view(1, 1, 1, 5)), k.view(1, 1, 5, 1))
 
 
 def _entropy(y: torch.Tensor, frames: int) -> torch.Tensor:
@@ -52,33 +68,34 @@ class TextureStatistics(nn.Module):
 
     def __init__(self, tile: int):
         super().__init__()
+        if int(tile) % 16:  # half scale, then three octaves, inside one tile
+            raise ValueError(f"texture statistics need a tile side divisible by 16, got {tile}")
         self.tile = int(tile)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b = x.shape[0]
         rgb = to_tiles(x.float() * 255.0, self.tile)
-        n = rgb.shape[0] // b
-        r, g, bl = rgb[:, 0:1], rgb[:, 1:2], rgb[:, 2:3]
-        y = _LUMA[0] * r + _LUMA[1] * g + _LUMA[2] * bl
-        frame = lambda t: t.reshape(b, -1)  # noqa: E731  (all pixels of all tiles of one frame)
-        grad = _sobel(y)
-        stats = [frame(grad).mean(1).log1p(), frame(grad).std(1).log1p(), (frame(grad) < FLAT_GRADIENT).float().mean(1)]
-        level, band0 = y, None
-        for _ in range(BANDS):  # Laplacian pyramid: the detail one octave of low-pass removes
-            low = F.avg_pool2d(level, 2)
-            band = level - F.interpolate(low, scale_factor=2, mode="nearest")
-            band0 = band if band0 is None else band0
-            stats.append(frame(band).abs().mean(1).log1p())
-            level = low
-        stats.append(frame(band0).var(1).log1p())
-        mean8, sq8 = F.avg_pool2d(y, 8), F.avg_pool2d(y * y, 8)
-        block_std = frame((sq8 - mean8 * mean8).clamp_min(0).sqrt())
-        stats += [block_std.mean(1).log1p(), (block_std < FLAT_BLOCK).float().mean(1)]
-        stats += [frame(y).mean(1) / 255.0, frame(y).std(1).log1p(), _entropy(y, b)]
-        rg, yb = frame(r - g), frame(0.5 * (r + g) - bl)
-        colour = (rg.std(1) ** 2 + yb.std(1) ** 2).sqrt() + 0.3 * (rg.mean(1) ** 2 + yb.mean(1) ** 2).sqrt()
-        stats.append(colour.log1p())
-        tile_grad = grad.mean((1, 2)).log1p().reshape(b, n)
-        spread = tile_grad.std(1, unbiased=False) if n > 1 else torch.zeros_like(tile_grad[:, 0])
-        stats += [tile_grad.amin(1), tile_grad.amax(1), spread]
-        return torch.stack(stats, dim=1)
+        y = _LUMA[0] * rgb[:, 0:1] + _LUMA[1] * rgb[:, 1:2] + _LUMA[2] * rgb[:, 2:3]
+        half = F.avg_pool2d(rgb, 2)  # within each tile (its side is even)
+        luma_mean = y.reshape(b, -1).mean(1) / 255.0
+        return torch.cat([scale_statistics(rgb, b), scale_statistics(half, b), luma_mean[:, None]], dim=1)
+
+
+def scale_statistics(rgb: torch.Tensor, b: int) -> torch.Tensor:
+    """(B*n, 3, t, t) RGB tiles on the 0..255 scale, n tiles per frame -> (B, len(SCALE_FEATURES))."""
+    r, g, bl = rgb[:, 0:1], rgb[:, 1:2], rgb[:, 2:3]
+    y = _LUMA[0] * r + _LUMA[1] * g + _LUMA[2] * bl
+    frame = lambda t: t.reshape(b, -1)  # noqa: E731  (all pixels of all tiles of one frame)
+    grad = frame(_sobel(y))
+    mean8, sq8 = F.avg_pool2d(y, 8), F.avg_pool2d(y * y, 8)
+    block_std = frame((sq8 - mean8 * mean8).clamp_min(0).sqrt())
+    rg, yb = frame(r - g), frame(0.5 * (r + g) - bl)
+    colour = (rg.std(1) ** 2 + yb.std(1) ** 2).sqrt() + 0.3 * (rg.mean(1) ** 2 + yb.mean(1) ** 2).sqrt()
+    stats = [grad.mean(1).log1p(), grad.std(1).log1p(), frame(_laplacian(y)).var(1).log1p(),
+             block_std.mean(1).log1p(), colour.log1p(), _entropy(y, b)]
+    level = y
+    for _ in range(BANDS):  # band-pass energy: the detail one octave of low-pass removes
+        low = _blur(level)
+        stats.append(frame(level - low).abs().mean(1).log1p())
+        level = low[:, :, ::2, ::2]
+    return torch.stack(stats, dim=1)

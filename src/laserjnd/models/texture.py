@@ -8,8 +8,9 @@ CNN trained on a few hundred proxy-labelled photos learnt less than simple textu
 - input: a 512x512 canvas of 64 native-resolution 64x64 tiles spread evenly over the frame
   (``Geometry`` mode ``tiles``: nothing resampled, any frame size, any aspect ratio);
 - ``features``: fixed texture statistics, filtered within each tile and pooled over all of them
-  (spatial information, gradient, Laplacian-pyramid band energies, 8x8 block contrast, flat-area
-  fractions, luma, entropy, colourfulness, the spread between tiles: ``layers.texture``, 17 numbers);
+  (Sobel gradient mean and spread, Laplacian variance, 8x8 block contrast, colourfulness, entropy,
+  Gaussian-pyramid band energies, at native and half scale, and mean luma: ``layers.texture``,
+  19 numbers);
 - ``mean``/``std`` buffers: a fixed standardisation fitted on the train split;
 - ``linear``: a linear read-out whose start is the ridge-regression solution on the train split
   (penalty chosen on the valid split) -- the hand-crafted baseline, inside the network;
@@ -35,7 +36,7 @@ from .registry import register_model
 from .spec import LEVELS, ModelEntry
 
 TEXTURE_CONVENTION = InputConvention("rgb", 1.0, (512, 512), geometry_mode="tiles", tile=64)
-RIDGE_PENALTIES = (0.01, 0.1, 1.0, 10.0, 100.0)  # per standardised feature; chosen on the valid split
+RIDGE_PENALTIES = (0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)  # per standardised feature; chosen on the valid split
 
 
 class TextureModel(JNDModel):
