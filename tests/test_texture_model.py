@@ -142,3 +142,17 @@ def test_init_weights_of_another_model_is_a_one_line_error(tiny_dataset, tmp_pat
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "lite.pt" in err[0] and "'mj-lite'" in err[0]
     assert not (tmp_path / "t.pt").exists()
+
+
+def test_levels_come_out_ordered_and_an_ordered_start_is_untouched():
+    from laserjnd.models.texture import ordered
+
+    v = torch.tensor([[30.0, 29.0, 35.0], [28.0, 31.0, 33.0]])
+    torch.testing.assert_close(ordered(v, "increasing"), torch.tensor([[30.0, 30.0, 35.0], [28.0, 31.0, 33.0]]))
+    torch.testing.assert_close(ordered(v, "decreasing"), torch.tensor([[30.0, 29.0, 29.0], [28.0, 28.0, 28.0]]))
+    torch.testing.assert_close(ordered(v, "none"), v)
+    model = create_model("texture", input_size=(128, 128)).eval()
+    with torch.no_grad():
+        model.linear.bias.copy_(torch.tensor([36.0, 31.0, 33.0]))  # an unordered constant start
+        out = model(torch.rand(2, 3, 128, 128))["jnd"]
+    assert (out[:, 1:] >= out[:, :-1]).all()

@@ -15,7 +15,10 @@ CNN trained on a few hundred proxy-labelled photos learnt less than simple textu
 - ``linear``: a linear read-out whose start is the ridge-regression solution on the train split
   (penalty chosen on the valid split) -- the hand-crafted baseline, inside the network;
 - ``mlp``: a small residual MLP (zero at start) that training adds on top, with the linear part;
-  a softplus keeps outputs positive (the identity, to 1e-2 QP, above 5).
+  a softplus keeps outputs positive (the identity, to 1e-2 QP, above 5), and a running maximum
+  over the levels keeps them ordered (``order="increasing"``, QP: JND1 <= JND2 <= JND3;
+  ``"decreasing"`` for quality-factor labels; ``"none"``). Unlike base + increments, the running
+  maximum leaves the ridge start unchanged wherever the ridge already predicts the levels in order.
 ``fit_start(train, valid)`` sets the buffers and the start; the training recipe calls it (it
 replaces the median output bias other models start from). Test frames never reach it.
 """
@@ -29,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import JNDError
 from ..layers.texture import FEATURE_NAMES, TextureStatistics
 from .base import JNDModel, ModelSpec
 from .convention import InputConvention
@@ -36,6 +40,7 @@ from .registry import register_model
 from .spec import LEVELS, ModelEntry
 
 TEXTURE_CONVENTION = InputConvention("rgb", 1.0, (512, 512), geometry_mode="tiles", tile=64)
+ORDERS = ("increasing", "decreasing", "none")
 RIDGE_PENALTIES = (0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)  # per standardised feature; chosen on the valid split
 
 
@@ -43,6 +48,9 @@ class TextureModel(JNDModel):
     def __init__(self, spec: ModelSpec):
         super().__init__()
         self.spec = spec
+        self.order = spec.cfg["order"]
+        if self.order not in ORDERS:
+            raise JNDError(f"order must be one of {', '.join(ORDERS)}, got {self.order!r}")
         n, hidden, k = len(FEATURE_NAMES), int(spec.cfg["hidden"]), len(spec.levels)
         self.features = TextureStatistics(spec.convention.tile)
         self.register_buffer("mean", torch.zeros(n))
@@ -58,7 +66,8 @@ class TextureModel(JNDModel):
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         z = self.standardised(x)
-        return {"jnd": F.softplus(self.linear(z) + self.mlp(z))}  # labels are never negative; exact above ~5
+        v = F.softplus(self.linear(z) + self.mlp(z))  # labels are never negative; exact above ~5
+        return {"jnd": ordered(v, self.order)}
 
     def init_output_bias(self, values) -> None:
         with torch.no_grad():
@@ -89,6 +98,17 @@ class TextureModel(JNDModel):
         return {"ridge_penalty": best[1], "ridge_valid_mae": best[0]}
 
 
+def ordered(v: torch.Tensor, order: str) -> torch.Tensor:
+    """(B, L) level values -> running maximum (increasing) or minimum (decreasing) along the levels."""
+    if order == "none" or v.shape[1] < 2:
+        return v
+    pick = torch.maximum if order == "increasing" else torch.minimum
+    cols = [v[:, 0]]
+    for k in range(1, v.shape[1]):
+        cols.append(pick(cols[-1], v[:, k]))
+    return torch.stack(cols, dim=1)
+
+
 def ridge(z: np.ndarray, y: np.ndarray, penalty: float) -> tuple[np.ndarray, np.ndarray]:
     """Closed-form ridge on centred data: (weights (F, L), intercepts (L,))."""
     ym = y.mean(0)
@@ -105,7 +125,7 @@ TEXTURE = ModelEntry(
     name="texture", family="texture",
     description="ours: native-resolution tile texture statistics, ridge start + residual MLP (default model)",
     convention=TEXTURE_CONVENTION, outputs=("jnd",), levels=LEVELS, default_epochs=60,
-    cfg_defaults=MappingProxyType({"hidden": 32}), min_side=64, size_multiple=64,
+    cfg_defaults=MappingProxyType({"hidden": 32, "order": "increasing"}), min_side=64, size_multiple=64,
 )
 
 
