@@ -215,7 +215,10 @@ def test_bundled_safetensors_is_a_checkpoint(tmp_path, capfd, image, tiny_datase
     rc, out, err = run(capfd, "predict", zoo, image, "-o", tmp_path / "p.json")
     assert rc == 0, err
     assert json.loads((tmp_path / "p.json").read_text())[0]["jnd1"] > 0
-    rc, _, err = run(capfd, "test", "texture", "--data_dir", tiny_dataset, "--model_weights_path", zoo,
+    from laserjnd.zoo import load_pretrained_payload
+
+    name = load_pretrained_payload(zoo)["model"]["name"]  # the bundled model, whichever it is
+    rc, _, err = run(capfd, "test", name, "--data_dir", tiny_dataset, "--model_weights_path", zoo,
                      "--result_path", tmp_path / "r.csv", "--no-plots")
     assert rc == 0, err
 
