@@ -73,7 +73,7 @@ def graph_from_original(kfile: KerasFile, model) -> KerasFile | None:
 
 
 def _keras_model(keras, kfile: KerasFile, model):
-    if kfile.layout == "model" and kfile.order_source == BY_GRAPH and kfile.path.suffix != ".weights.h5":
+    if kfile.layout == "model" and kfile.order_source == BY_GRAPH:
         if kfile.path.suffix == ".keras":
             return keras.saving.load_model(str(kfile.path), compile=False, safe_mode=True)
         return keras.models.load_model(str(kfile.path), compile=False)
