@@ -22,6 +22,7 @@ h5py = pytest.importorskip("h5py")
 from laserjnd.checkpoint import load_checkpoint  # noqa: E402
 from laserjnd.errors import BadInputError  # noqa: E402
 from laserjnd.interop.keras_import import import_keras  # noqa: E402
+from laserjnd.interop.keras_originals import keras_float  # noqa: E402
 from keras_helpers import randomise, rel_err  # noqa: E402
 from keras_twins_nested import VA_TAIL_PARAMS, build_keras_model, keras_twin_names  # noqa: E402
 from laserjnd.models import count_params, create_model, list_models, model_entry  # noqa: E402
@@ -54,17 +55,13 @@ def make_twin(name: str, d) -> dict:
     """Twin with float32-representable random weights, run in float64 (our side too), so the
     comparison sees conversion errors, not float32 round-off of deep random stacks (~1e-4)."""
     rng = np.random.default_rng(zlib.crc32(name.encode()))
-    old = keras.config.floatx()
-    keras.config.set_floatx("float64")
-    try:
+    with keras_float(keras, "float64"):
         km = build_keras_model(name, SIZE, **cfg_for(name))
         x = rng.uniform(0, scale_for(name), (3, *SIZE, 3)).astype(np.float32).astype(np.float64)
         randomise(km, x, rng)
         km.save(d / "model.h5")
         write_weights_only(km, d / "weights.h5")
         out = {k: np.asarray(v) for k, v in km(x, training=False).items()}
-    finally:
-        keras.config.set_floatx(old)
     return {"name": name, "files": {"model": d / "model.h5", "weights": d / "weights.h5"}, "x": x, "out": out}
 
 

@@ -26,7 +26,7 @@ from laserjnd.errors import BadInputError  # noqa: E402
 from laserjnd.interop import keras_import  # noqa: E402
 from laserjnd.interop.keras_file import read_keras_file  # noqa: E402
 from laserjnd.interop.keras_import import import_keras  # noqa: E402
-from laserjnd.interop.keras_originals import build_keras_model  # noqa: E402
+from laserjnd.interop.keras_originals import build_keras_model, keras_float  # noqa: E402
 from laserjnd.models import count_params, create_model, model_entry  # noqa: E402
 
 pytestmark = pytest.mark.keras
@@ -50,12 +50,6 @@ def generations():
 
 def cfg_for(name: str) -> dict:
     return {"level": 2} if name in SINGLE else {}
-
-
-def _set_floatx(keras, value: str) -> str:
-    old = keras.backend.floatx()
-    keras.backend.set_floatx(value)
-    return old
 
 
 def jnd_outputs(km, out) -> np.ndarray:
@@ -85,15 +79,12 @@ def original(request, tmp_path_factory):
     keras = dict(generations())[gen]
     rng = np.random.default_rng(zlib.crc32(f"{gen}{name}".encode()))
     scale = model_entry(name).convention.scale
-    old = _set_floatx(keras, "float64")
-    try:
+    with keras_float(keras, "float64"):
         km = build_keras_model(name, SIZE, keras=keras, **cfg_for(name))
         x = rng.uniform(0, scale, (2, *SIZE, 3)).astype(np.float32).astype(np.float64)
         randomise(km, x, rng, keras=keras)
         out = jnd_outputs(km, km(x, training=False))
         files = write_files(keras, gen, km, tmp_path_factory.mktemp(f"{gen}-{name}"))
-    finally:
-        _set_floatx(keras, old)
     assert (np.abs(out) > 1e-6).all()  # every output alive: a wrong pairing cannot hide
     return {"gen": gen, "name": name, "x": x, "out": out, "files": files, "params": km.count_params()}
 

@@ -21,6 +21,7 @@ import torch
 
 from ..errors import BadInputError
 from .keras_file import BY_GRAPH, KerasFile, read_keras_file
+from .keras_originals import build_keras_model, keras_float
 
 log = logging.getLogger("laserjnd")
 TOLERANCE = 1e-3  # relative to the largest Keras output; float32 round-off is ~1e-6, a wrong pairing ~1
@@ -46,8 +47,6 @@ def _level_cfg(model) -> dict[str, Any]:
 
 
 def _original(keras, kfile: KerasFile, model):
-    from .keras_originals import build_keras_model
-
     km = build_keras_model(model.spec.name, tuple(model.spec.input_size), keras=keras, **_level_cfg(model))
     km.load_weights(str(kfile.path))
     return km
@@ -103,15 +102,12 @@ def check_against_keras(kfile: KerasFile, model, cfg: dict[str, Any] | None = No
         log.warning("%s: self-check skipped: TensorFlow is not installed (pip install 'laserjnd[keras]'); "
                     "the import was not compared with Keras", kfile.path)
         return {"self_check": "skipped (no TensorFlow)"}
-    old = keras.backend.floatx()
-    keras.backend.set_floatx("float64")  # a network built here computes in float64 (a loaded one as saved)
     try:
-        km = _keras_model(keras, kfile, model)
+        with keras_float(keras, "float64"):  # a network built here computes in float64 (a loaded one as saved)
+            km = _keras_model(keras, kfile, model)
     except Exception as e:
         log.warning("%s: self-check skipped: Keras could not run the file (%s)", kfile.path, str(e).splitlines()[0][:160])
         return {"self_check": "skipped (Keras could not run the file)"}
-    finally:
-        keras.backend.set_floatx(old)
     h, w = model.spec.input_size
     x = np.random.default_rng(0).uniform(0, model.spec.convention.scale, (1, h, w, 3)).astype(np.float32)
     dtype = np.dtype(getattr(km.inputs[0].dtype, "name", km.inputs[0].dtype))  # tf.DType or a string

@@ -26,6 +26,7 @@ loads the file into it (:mod:`laserjnd.interop.keras_check`). TensorFlow is opti
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Any
 
 from ..errors import JNDError
@@ -44,6 +45,24 @@ def default_keras():
     except ImportError:
         raise JNDError("building the original Keras networks needs TensorFlow: pip install 'laserjnd[keras]'") from None
     return keras
+
+
+@contextmanager
+def keras_float(keras, dtype: str):
+    """Layers built inside compute in ``dtype``. Keras 3 caches its global dtype policy at the first
+    layer built, after which ``set_floatx`` alone no longer changes new layers: set both, restore both."""
+    old_floatx = keras.backend.floatx()
+    config = getattr(keras, "config", None)
+    old_policy = config.dtype_policy() if hasattr(config, "set_dtype_policy") else None
+    keras.backend.set_floatx(dtype)
+    if old_policy is not None:
+        config.set_dtype_policy(dtype)
+    try:
+        yield
+    finally:
+        keras.backend.set_floatx(old_floatx)
+        if old_policy is not None:
+            config.set_dtype_policy(old_policy)
 
 
 def build_keras_model(name: str, input_size: tuple[int, int] | None = None, keras=None, **cfg: Any):
