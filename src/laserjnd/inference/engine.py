@@ -6,7 +6,8 @@
 canonical batches:
 
 - a private copy in eval mode without gradients, Conv+BatchNorm folded (``layers/fuse.py``),
-  channels_last memory format, called under ``torch.inference_mode()``;
+  TensorFlow "same" padding without a padded copy (``layers/same_padding.py``), channels_last
+  memory format, called under ``torch.inference_mode()``;
 - precision: ``fp32``, ``bf16`` (CPU autocast; dense layers stay in float32, where bf16 costs the
   most accuracy for the least time), or ``auto``: bf16 only when the CPU has native bf16 units
   (AVX512-BF16 / AMX) **and** the model's static entry allows it (``ModelEntry.auto_bf16``, set
@@ -78,6 +79,7 @@ def _keep_linears_fp32(model: nn.Module) -> None:
 class InferenceEngine:
     def __init__(self, model: nn.Module, precision: str = "auto", device: str | torch.device | None = None):
         from ..layers.fuse import fuse_conv_bn_
+        from ..layers.same_padding import static_same_padding_
         from ..models import model_entry
 
         self.device = torch.device(device) if device is not None else next(model.parameters(), torch.empty(0)).device
@@ -92,6 +94,7 @@ class InferenceEngine:
         for p in fast.parameters():
             p.requires_grad_(False)
         self.folded = fuse_conv_bn_(fast)
+        self.unpadded = static_same_padding_(fast, tuple(spec.input_size))
         if self.precision != "fp32":
             _keep_linears_fp32(fast)
         self.channels_last = self.device.type == "cpu" or self.precision != "fp32"

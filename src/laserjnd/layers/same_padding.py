@@ -1,0 +1,131 @@
+"""TensorFlow "same" padding without a padded copy, for inference at a fixed input size.
+
+``Conv2dSame`` pads its input with ``F.pad`` (a full copy of the activation) before every conv,
+because TF's stride-2 "same" padding is asymmetric (the odd pixel goes after) and ``nn.Conv2d`` only
+pads symmetrically. Once the input size is fixed the pads are known, and:
+
+- symmetric pads become the conv's own ``padding`` (no copy);
+- a chain of asymmetric stride-2 convs (an ``nn.Sequential`` of ``Conv2dSame`` and elementwise
+  activations, e.g. the LASeR-JND encoder) runs on the spatially flipped image with flipped
+  kernels: there the odd pixel falls *before*, and a symmetric ``padding=after`` conv gives exactly
+  the flipped output (the extra pixel after is never sampled when the stride is >= 2). Two small
+  flips (3-channel input, latent output) replace one padded copy per conv; the 6x6-kernel
+  alternative (a zero row/column, symmetric pad) would cost 44 % more multiply-adds;
+- anything else keeps its (exact) pad.
+
+Inference only: the rewritten modules hold copies of the weights.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..errors import JNDError
+from .blocks import Conv2dSame
+
+ELEMENTWISE = (nn.LeakyReLU, nn.ReLU, nn.Identity, nn.Sigmoid, nn.Tanh, nn.GELU, nn.ELU)
+
+
+def _input_sizes(model: nn.Module, input_size: tuple[int, int], convs: list[nn.Module]) -> dict[int, tuple[int, int]]:
+    """Spatial input size of each conv in ``convs``, from one forward pass at ``input_size``."""
+    sizes: dict[int, tuple[int, int]] = {}
+
+    def record(mod, args) -> None:  # returns None: a pre-hook's return value would replace the input
+        sizes.setdefault(id(mod), tuple(args[0].shape[-2:]))
+
+    hooks = [m.register_forward_pre_hook(record) for m in convs]
+    try:
+        with torch.inference_mode():
+            model(torch.zeros(1, 3, *input_size, device=next(model.parameters()).device))
+    finally:
+        for h in hooks:
+            h.remove()
+    return sizes
+
+
+def _tf_pads(conv: Conv2dSame, size: tuple[int, int]) -> list[tuple[int, int]]:
+    pads = []
+    for n, k, s in zip(size, conv.kernel_size, conv.stride):
+        total = max((-(-n // s) - 1) * s + k - n, 0)
+        pads.append((total // 2, total - total // 2))
+    return pads
+
+
+def _plain_conv(conv: Conv2dSame, padding: tuple[int, int], flip: bool) -> nn.Conv2d:
+    new = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, padding,
+                    bias=conv.bias is not None).to(conv.weight.device, conv.weight.dtype)
+    with torch.no_grad():
+        new.weight.copy_(conv.weight.flip(-2, -1) if flip else conv.weight)
+        if conv.bias is not None:
+            new.bias.copy_(conv.bias)
+    return new.requires_grad_(conv.weight.requires_grad)
+
+
+class FlippedChain(nn.Module):
+    """A chain of stride-2 "same" convs run on the spatially flipped input.
+
+    TF puts the odd padding pixel after; on the flipped image it is before, where a symmetric
+    ``padding=after`` conv with the flipped kernel gives exactly the flipped output (the extra pixel
+    after is never sampled when the stride is >= 2). Two small flips (input, output) replace a
+    padded copy before every conv.
+    """
+
+    def __init__(self, layers: list[nn.Module]):
+        super().__init__()
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x.flip(-2, -1)).flip(-2, -1)
+
+
+def _chain_form(seq: nn.Sequential, sizes) -> FlippedChain | None:
+    layers = []
+    for m in seq:
+        if isinstance(m, ELEMENTWISE):
+            layers.append(m)
+            continue
+        if type(m) is not Conv2dSame or id(m) not in sizes:
+            return None
+        pads = _tf_pads(m, sizes[id(m)])
+        if any(b != a and s < 2 for (b, a), s in zip(pads, m.stride)):
+            return None
+        layers.append(_plain_conv(m, tuple(a for _, a in pads), flip=True))
+    return FlippedChain(layers)
+
+
+def static_same_padding_(model: nn.Module, input_size: tuple[int, int]) -> int:
+    """Replace every ``Conv2dSame`` of ``model`` (fixed ``input_size``) by padding-free-copy forms.
+
+    Symmetric pads become the conv's own ``padding``; an ``nn.Sequential`` of asymmetric stride-2
+    convs and elementwise activations becomes a :class:`FlippedChain`; any other asymmetric case
+    is left as it is (exact, with its pad). Returns how many convs were rewritten.
+    """
+    convs = [m for m in model.modules() if type(m) is Conv2dSame]
+    if not convs:
+        return 0
+    sizes = _input_sizes(model, input_size, convs)
+    done = 0
+    for name, mod in list(model.named_modules()):
+        if isinstance(mod, nn.Sequential) and any(type(c) is Conv2dSame for c in mod) and not any(
+                isinstance(c, FlippedChain) for c in mod):
+            pads = [_tf_pads(c, sizes[id(c)]) for c in mod if type(c) is Conv2dSame and id(c) in sizes]
+            if any(b != a for p in pads for b, a in p):
+                chain = _chain_form(mod, sizes)
+                if chain is not None:
+                    _replace(model, name, chain)
+                    done += len(pads)
+    for name, mod in list(model.named_modules()):
+        if type(mod) is Conv2dSame and id(mod) in sizes:
+            pads = _tf_pads(mod, sizes[id(mod)])
+            if all(b == a for b, a in pads):
+                _replace(model, name, _plain_conv(mod, tuple(b for b, _ in pads), flip=False))
+                done += 1
+    return done
+
+
+def _replace(root: nn.Module, name: str, new: nn.Module) -> None:
+    if not name:
+        raise JNDError("cannot replace the root module")
+    parent, _, child = name.rpartition(".")
+    setattr(root.get_submodule(parent) if parent else root, child, new)

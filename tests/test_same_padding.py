@@ -1,0 +1,44 @@
+"""TF "same" padding without a padded copy (layers/same_padding.py): exact, and no pad in the graph."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from laserjnd.inference.engine import InferenceEngine
+from laserjnd.layers.blocks import Conv2dSame
+from laserjnd.layers.same_padding import FlippedChain, static_same_padding_
+from laserjnd.models import create_model
+
+
+def graph_of(fn, x) -> str:
+    with torch.no_grad():
+        return str(torch.jit.trace(fn, x, check_trace=False).graph)
+
+
+def test_fp32_engine_graph_has_no_pad():
+    torch.manual_seed(0)
+    model = create_model("lat", input_size=(64, 96), level=1).eval().requires_grad_(False)
+    x = torch.rand(1, 3, 64, 96)
+    assert "aten::pad(" in graph_of(lambda t: model(t)["jnd"], x)  # the eager encoder pads (asymmetric TF pads)
+    eng = InferenceEngine(model, "fp32", "cpu")
+    assert eng.unpadded == 4 and any(isinstance(m, FlippedChain) for m in eng.model.modules())
+    graph = graph_of(lambda t: eng.model(t)["jnd"], x)
+    assert "aten::pad(" not in graph and "constant_pad_nd" not in graph
+
+
+@pytest.mark.parametrize("size", [(32, 48), (33, 47), (17, 18)])
+def test_rewrite_is_exact_on_odd_and_even_sizes(size):
+    torch.manual_seed(0)
+    chain = nn.Sequential(Conv2dSame(3, 4, 5, 2), nn.LeakyReLU(0.05), Conv2dSame(4, 4, 5, 2), Conv2dSame(4, 2, 3, 1))
+    net = nn.Sequential(chain, nn.ReLU(), Conv2dSame(2, 2, 5, 2))  # a lone asymmetric conv keeps its pad
+    x = torch.rand(2, 3, *size)
+    ref = net(x)
+    assert static_same_padding_(net, size) >= 3  # the chain always; the lone conv where its pads are symmetric
+    assert isinstance(net[0], FlippedChain) and not any(type(m) is Conv2dSame for m in net[0].modules())
+    assert torch.allclose(net(x), ref, atol=1e-6)
+
+
+def test_rewrite_without_same_convs_is_a_no_op():
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU())
+    assert static_same_padding_(net, (8, 8)) == 0
