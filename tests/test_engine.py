@@ -103,7 +103,7 @@ def test_onnxruntime_backend_and_int8_export_agree_with_torch(tmp_path, photo):
     with torch.no_grad():  # outputs well away from zero, so a relative comparison means something
         model.mlp[-1].bias.fill_(3.0)
     ckpt = save_checkpoint(tmp_path / "lite.pt", model, label_unit="qp")
-    rows = {b: Predictor.from_checkpoint(ckpt, device="cpu", backend=b).predict(photo)
+    rows = {b: Predictor.from_checkpoint(ckpt, device="cpu", backend=b, precision="fp32").predict(photo)
             for b in ("torch", "onnxruntime")}
     for k in rows["torch"]:
         assert abs(rows["torch"][k] - rows["onnxruntime"][k]) < 1e-3 * abs(rows["torch"][k])

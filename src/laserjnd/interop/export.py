@@ -16,6 +16,7 @@ Files are written atomically.
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 import time
 import warnings
@@ -228,7 +229,11 @@ def quantize_int8(onnx_path: str | Path, out_path: str | Path) -> Path:
         raw = Path(td) / "int8.onnx"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            quantize_dynamic(str(onnx_path), str(raw), weight_type=QuantType.QInt8)
+            logging.disable(logging.WARNING)  # onnxruntime logs whole tensor protos on the root logger
+            try:
+                quantize_dynamic(str(onnx_path), str(raw), weight_type=QuantType.QInt8)
+            finally:
+                logging.disable(logging.NOTSET)
         proto, source = onnx.load(str(raw)), onnx.load(str(onnx_path), load_external_data=False)
         del proto.metadata_props[:]
         for p in source.metadata_props:
