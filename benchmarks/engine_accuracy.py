@@ -45,7 +45,8 @@ def main(argv=None) -> int:
     with torch.inference_mode():  # the reference: the plain model, eager, fp32
         ref = np.stack([model(conv.to_model(geometry.to_tensor(f)[None]))["jnd"][0].float().numpy() for f in frames])
     out = {"model": model.spec.name, "weights": str(args.checkpoint or "bundled default"), "photos": str(args.photos),
-           "n": len(frames), "command": " ".join(["python benchmarks/engine_accuracy.py", *(argv or sys.argv[1:])]),
+           "n": len(frames), "reference_std": float(ref.std(axis=0).mean()),  # how much the predictions vary
+           "command": " ".join(["python benchmarks/engine_accuracy.py", *(argv or sys.argv[1:])]),
            "engines": {}}
     for k, (backend, precision) in ENGINES.items():
         p = Predictor(model, payload, "cpu", 4, precision=precision, backend=backend)
