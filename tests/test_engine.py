@@ -62,9 +62,37 @@ def test_bf16_keeps_dense_layers_in_float32_and_stays_close():
     fp32, bf16 = InferenceEngine(model, "fp32", "cpu"), InferenceEngine(model, "bf16", "cpu")
     assert any(isinstance(m, Float32Linear) for m in bf16.model.modules())
     assert not any(type(m) is nn.Linear for m in bf16.model.modules())
+    convs = [m for m in bf16.model.modules() if isinstance(m, nn.Conv2d)]
+    assert convs and all(m.weight.dtype == torch.bfloat16 for m in convs)  # cast once, not per call
     a, b = fp32(x)["jnd"], bf16(x)["jnd"]
     assert b.dtype == torch.float32 and torch.isfinite(b).all()
     assert ((a - b).abs().max() / a.abs().max()) < 0.05  # bf16 convolutions: close, not equal
+
+
+def test_activations_after_a_fresh_output_run_in_place():
+    from laserjnd.layers.fuse import inplace_activations_
+
+    first = nn.LeakyReLU(0.05)  # its input is the caller's tensor: must stay out of place
+    seq = nn.Sequential(first, nn.Conv2d(3, 4, 3), nn.LeakyReLU(0.05), nn.Identity(), nn.ReLU(),
+                        nn.Conv2d(4, 4, 3), nn.ReLU())
+    x = torch.randn(1, 3, 8, 8)
+    with torch.no_grad():
+        want = seq(x.clone())
+        assert inplace_activations_(seq) == 2
+        assert not first.inplace and not seq[4].inplace
+        kept = x.clone()
+        assert torch.equal(seq(kept), want) and torch.equal(kept, x)
+
+
+def test_keeping_freed_memory_can_be_switched_off(monkeypatch):
+    from laserjnd.utils import memory
+
+    memory.keep_freed_memory.cache_clear()
+    monkeypatch.setenv("LASERJND_KEEP_MEMORY", "0")
+    try:
+        assert memory.keep_freed_memory() is False
+    finally:
+        memory.keep_freed_memory.cache_clear()
 
 
 def test_auto_picks_bf16_only_with_bf16_units_and_a_model_that_allows_it(monkeypatch):

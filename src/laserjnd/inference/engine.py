@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import JNDError
+from ..utils.memory import keep_freed_memory
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")  # int8: onnxruntime only
 
@@ -76,9 +77,16 @@ def _keep_linears_fp32(model: nn.Module) -> None:
             _keep_linears_fp32(child)
 
 
+def _cast_convs(model: nn.Module, dtype: torch.dtype) -> None:
+    """Conv weights in the autocast dtype once, instead of a cast on every call."""
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            m.to(dtype)
+
+
 class InferenceEngine:
     def __init__(self, model: nn.Module, precision: str = "auto", device: str | torch.device | None = None):
-        from ..layers.fuse import fuse_conv_bn_
+        from ..layers.fuse import fuse_conv_bn_, inplace_activations_
         from ..layers.same_padding import static_same_padding_
         from ..models import model_entry
 
@@ -95,8 +103,12 @@ class InferenceEngine:
             p.requires_grad_(False)
         self.folded = fuse_conv_bn_(fast)
         self.unpadded = static_same_padding_(fast, tuple(spec.input_size))
+        inplace_activations_(fast)
         if self.precision != "fp32":
             _keep_linears_fp32(fast)
+            _cast_convs(fast, torch.bfloat16 if self.precision == "bf16" else torch.float16)
+        if self.device.type == "cpu":
+            keep_freed_memory()
         self.channels_last = self.device.type == "cpu" or self.precision != "fp32"
         self.model = fast.to(memory_format=torch.channels_last) if self.channels_last else fast
 

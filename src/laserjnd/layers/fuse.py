@@ -103,3 +103,23 @@ def fuse_conv_bn_(model: nn.Module) -> int:
         fold_bn_into_conv(model.get_submodule(conv_name), model.get_submodule(bn_name))
         _set_submodule(model, bn_name, nn.Identity())
     return len(pairs)
+
+
+PRODUCERS = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.BatchNorm2d)
+ACTIVATIONS = (nn.ReLU, nn.LeakyReLU)
+
+
+def inplace_activations_(model: nn.Module) -> int:
+    """Make every ReLU/LeakyReLU that directly follows a conv/linear/BN in an ``nn.Sequential``
+    in-place: that output is fresh and read by nothing else, and writing a second full-size tensor
+    costs as much as a small conv. Returns how many were changed. Inference only."""
+    done = 0
+    for seq in model.modules():
+        if not isinstance(seq, nn.Sequential):
+            continue
+        mods = list(seq)
+        for prev, act in zip(mods, mods[1:]):
+            if isinstance(prev, PRODUCERS) and type(act) in ACTIVATIONS and not act.inplace:
+                act.inplace = True
+                done += 1
+    return done
