@@ -306,6 +306,7 @@ def main(argv=None) -> int:
         from laserjnd.utils.atomic import atomic_write_json
 
         atomic_write_json(Path(args.json), {
+            "command": " ".join(["python benchmarks/models.py", *(argv if argv is not None else sys.argv[1:])]),
             "torch": torch.__version__, "threads": torch.get_num_threads(), "load_average_after": os.getloadavg(),
             "settings": {k: v for k, v in vars(args).items() if k != "json"},
             "rows": rows, "skipped": skipped})

@@ -32,6 +32,32 @@ def timed(fn, repeats: int) -> float:
     return 1000 * statistics.median(times)
 
 
+def write_clip(frame, path: Path, n: int) -> None:
+    """``n`` frames of a slow pan over ``frame`` (2 px per frame), H.264 1920x1080."""
+    import av
+
+    big = cv2.resize(frame, (1920 + 2 * n, 1080), interpolation=cv2.INTER_CUBIC)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=30, options={"crf": "23", "preset": "medium"})
+        stream.width, stream.height, stream.pix_fmt = 1920, 1080, "yuv420p"
+        for i in range(n):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(big[:, 2 * i:2 * i + 1920].copy(), format="rgb24")))
+        out.mux(stream.encode())
+
+
+def time_clip(pred, frame, path: Path, n: int) -> dict:
+    """``laserjnd predict CLIP --frames n``: decode and predict every frame, wall time."""
+    from laserjnd.inference.batch import predict_rows
+
+    write_clip(frame, path, n)
+    predict_rows(pred, [("video", path)], n_frames=n)  # warm-up
+    t = time.perf_counter()
+    rows, _ = predict_rows(pred, [("video", path)], n_frames=n)
+    seconds = time.perf_counter() - t
+    frames = sum(r["kind"] == "video-frame" for r in rows)
+    return {"frames": frames, "seconds": seconds, "fps": frames / seconds}
+
+
 def main() -> int:
     import skimage.data
 
@@ -40,6 +66,7 @@ def main() -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=30)
+    ap.add_argument("--clip-frames", type=int, default=60)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     pred = load(device="cpu")
@@ -61,11 +88,15 @@ def main() -> int:
                     "model_ms": timed(forward, args.repeats),
                     "end_to_end_ms": timed(lambda: pred.predict(path), args.repeats),
                 }
+        results["clip"] = time_clip(pred, frame, Path(tmp) / "clip.mp4", args.clip_frames)
     results["load_average_after"] = os.getloadavg()
     for ext in ("png", "jpg"):
         r = results[ext]
         print(f"{results['model']} 1920x1080 {ext}: read {r['read_ms']:.1f} ms, preprocess {r['preprocess_ms']:.1f} ms, "
               f"model {r['model_ms']:.1f} ms, end to end {r['end_to_end_ms']:.1f} ms")
+    c = results["clip"]
+    print(f"{results['model']} 1920x1080 H.264 clip, {c['frames']} frames: {c['seconds']:.2f} s end to end "
+          f"(decode + predict), {c['fps']:.1f} frames/s")
     print(f"load average {results['load_average']} -> {results['load_average_after']}, {results['threads']} threads")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1) + "\n")

@@ -84,6 +84,24 @@ def test_activations_after_a_fresh_output_run_in_place():
         assert torch.equal(seq(kept), want) and torch.equal(kept, x)
 
 
+def test_auto_follows_the_bf16_change_recorded_for_these_weights(monkeypatch):
+    from laserjnd.inference.engine import make_engine
+
+    monkeypatch.setattr(engine_mod, "cpu_has_bf16", lambda: True)
+    model, _ = small_model("mj-lite")
+    assert model_entry("mj-lite").auto_bf16  # the shipped weights' entry allows bf16 ...
+
+    def payload(change):
+        return {"meta": {"precision_check": {"bf16": {"mean_abs_change": change, "frames": 4}}}}
+
+    assert make_engine(model, "torch", "auto", "cpu", payload(0.01)).precision == "bf16"
+    assert make_engine(model, "torch", "auto", "cpu", payload(0.2)).precision == "fp32"  # ... but a measurement decides
+    assert make_engine(model, "torch", "fp32", "cpu", payload(0.01)).precision == "fp32"  # explicit wins
+    x = torch.rand(3, 3, 64, 64)
+    check = engine_mod.precision_change(model, [x[:2], x[2:]])
+    assert check["frames"] == 3 and 0 <= check["mean_abs_change"] <= check["max_abs_change"]
+
+
 def test_keeping_freed_memory_can_be_switched_off(monkeypatch):
     from laserjnd.utils import memory
 

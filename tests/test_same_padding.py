@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from laserjnd.inference.engine import InferenceEngine
-from laserjnd.layers.blocks import Conv2dSame
+from laserjnd.layers.blocks import Conv2dSame, ConvDecoder
 from laserjnd.layers.same_padding import FlippedChain, static_same_padding_
 from laserjnd.models import create_model
 
@@ -46,3 +46,18 @@ def test_rewrite_is_exact_on_odd_and_even_sizes(size):
 def test_rewrite_without_same_convs_is_a_no_op():
     net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU())
     assert static_same_padding_(net, (8, 8)) == 0
+
+
+@pytest.mark.parametrize("size", [(4, 6), (5, 3)])
+def test_transposed_chain_is_exact_and_leaves_no_view(size):
+    torch.manual_seed(0)
+    dec = ConvDecoder()
+    x = torch.rand(2, dec[0].in_channels, *size)
+    with torch.no_grad():
+        ref = dec(x)
+        net = nn.Sequential(dec)
+        assert static_same_padding_(net, size) == 4
+        assert isinstance(net[0], FlippedChain)
+        got = net(x)
+    assert got.shape == ref.shape == (2, 3, 16 * size[0], 16 * size[1])
+    assert torch.allclose(got, ref, atol=1e-5)

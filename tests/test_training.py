@@ -47,6 +47,8 @@ def test_e2e_then_other_model_reuses_prerequisite(tmp_path, data):
     assert model.spec.levels == (1,) and tuple(model.spec.input_size) == SIZE
     assert payload["label_unit"] == "qp" and payload["meta"]["data_manifest_hash"]
     assert payload["meta"]["training"]["learning_rate"] == 1e-4
+    check = payload["meta"]["precision_check"]["bf16"]  # what auto reads: measured on valid, never test
+    assert check["split"] == "valid" and check["frames"] > 0 and 0 <= check["mean_abs_change"] <= check["max_abs_change"]
     # The Lightning best checkpoint is self-describing too.
     assert read_checkpoint(r1.best_lightning_ckpt)["model"]["name"] == "e2e-lat"
     rows = list(csv.DictReader(open(tmp_path / "a" / "log.csv")))

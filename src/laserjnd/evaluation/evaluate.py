@@ -68,7 +68,7 @@ def evaluate(
     unit = payload.get("label_unit", "qp")
     ds = _open_labelled_split(checkpoint, model, unit, data_dir, split)
     levels = list(model.spec.levels)
-    pred = predict_split(model, ds, batch_size, device, precision, backend)
+    pred = predict_split(model, ds, batch_size, device, precision, backend, payload)
     check_finite(checkpoint, ds, pred)
     true = np.asarray(ds.labels, dtype=np.float64)[:, [k - 1 for k in levels]]
     baseline = train_median(data_dir, model.spec.input_size, levels)
@@ -103,12 +103,12 @@ def _open_labelled_split(checkpoint: Path, model, unit: str, data_dir: str | Pat
 
 
 def predict_split(model, ds, batch_size: int = 8, device: str | None = None, precision: str = "auto",
-                  backend: str = "torch") -> np.ndarray:
+                  backend: str = "torch", payload: dict | None = None) -> np.ndarray:
     """(N, L) predictions for every frame of ``ds``, in dataset order (the inference engine ``predict`` uses)."""
     from ..inference.engine import make_engine
     from ..inference.predictor import default_device, predict_canonical
 
-    engine = make_engine(model, backend, precision, torch.device(device) if device else default_device())
+    engine = make_engine(model, backend, precision, torch.device(device) if device else default_device(), payload)
     loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False)
     preds = [predict_canonical(engine, batch["frame"]).cpu().numpy() for batch in loader]
     return np.concatenate(preds).astype(np.float64)

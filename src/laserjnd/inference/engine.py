@@ -10,9 +10,10 @@ canonical batches:
   memory format, called under ``torch.inference_mode()``;
 - precision: ``fp32``, ``bf16`` (CPU autocast; dense layers stay in float32, where bf16 costs the
   most accuracy for the least time), or ``auto``: bf16 only when the CPU has native bf16 units
-  (AVX512-BF16 / AMX) **and** the model's static entry allows it (``ModelEntry.auto_bf16``, set
-  only where the measured mean change is at most 0.05 QP), fp32 otherwise; on CUDA ``auto`` is
-  float16 autocast.
+  (AVX512-BF16 / AMX) **and** bf16 is known to cost at most ``AUTO_BF16_LIMIT`` (0.05 QP) mean
+  change on these weights: measured on the validation split when ``train`` wrote the checkpoint
+  (``precision_check`` in its metadata, see :func:`precision_change`), or, for shipped weights, the
+  model's static entry (``ModelEntry.auto_bf16``); fp32 otherwise. On CUDA ``auto`` is float16.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from ..errors import JNDError
 from ..utils.memory import keep_freed_memory
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")  # int8: onnxruntime only
+AUTO_BF16_LIMIT = 0.05  # mean |change| of the predicted label (QP / quality steps) that auto may cost
 
 
 @functools.lru_cache(maxsize=1)
@@ -84,8 +86,33 @@ def _cast_convs(model: nn.Module, dtype: torch.dtype) -> None:
             m.to(dtype)
 
 
+def recorded_bf16_change(payload: dict | None) -> float | None:
+    """The bf16 mean |change| a checkpoint's training measured on its validation split, if any."""
+    check = ((payload or {}).get("meta") or {}).get("precision_check") or {}
+    value = (check.get("bf16") or {}).get("mean_abs_change")
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def precision_change(model: nn.Module, batches, precision: str = "bf16", max_frames: int = 64) -> dict:
+    """Mean and max |change| of the JND outputs under ``precision`` against fp32 (CPU), over canonical
+    frame batches (e.g. the validation split): what ``auto`` reads before choosing bf16."""
+    fp32, low = InferenceEngine(model, "fp32", "cpu"), InferenceEngine(model, precision, "cpu")
+    diffs, n = [], 0
+    for batch in batches:
+        batch = batch[: max_frames - n]
+        diffs.append((low(batch)["jnd"] - fp32(batch)["jnd"]).abs())
+        n += len(batch)
+        if n >= max_frames:
+            break
+    d = torch.cat(diffs) if diffs else torch.zeros(0)
+    return {"mean_abs_change": float(d.mean()) if n else None, "max_abs_change": float(d.max()) if n else None,
+            "frames": n, "cpu_has_bf16": cpu_has_bf16()}
+
+
 class InferenceEngine:
-    def __init__(self, model: nn.Module, precision: str = "auto", device: str | torch.device | None = None):
+    def __init__(self, model: nn.Module, precision: str = "auto", device: str | torch.device | None = None,
+                 bf16_change: float | None = None):
+        """``bf16_change``: the measured bf16 mean |change| on these weights (``recorded_bf16_change``)."""
         from ..layers.fuse import fuse_conv_bn_, inplace_activations_
         from ..layers.same_padding import static_same_padding_
         from ..models import model_entry
@@ -96,6 +123,8 @@ class InferenceEngine:
             auto_bf16 = model_entry(spec.name).auto_bf16
         except JNDError:
             auto_bf16 = False
+        if bf16_change is not None:  # measured on these very weights: that decides
+            auto_bf16 = bf16_change <= AUTO_BF16_LIMIT
         self.precision = resolve_precision(precision, self.device, auto_bf16)
         fast = copy.deepcopy(model).to(self.device).eval()
         fast.spec = spec
@@ -164,12 +193,13 @@ class OnnxRuntimeEngine:
         return {k: torch.from_numpy(v).float() for k, v in out.items()}
 
 
-def make_engine(model: nn.Module, backend: str = "torch", precision: str = "auto", device=None):
-    """The engine for ``--backend``: torch (with ``precision``) or onnxruntime (``precision`` fp32/int8/auto)."""
+def make_engine(model: nn.Module, backend: str = "torch", precision: str = "auto", device=None, payload=None):
+    """The engine for ``--backend``: torch (with ``precision``) or onnxruntime (``precision`` fp32/int8/auto).
+    ``payload``: the checkpoint's, whose recorded precision check ``auto`` follows."""
     if backend not in BACKENDS:
         raise JNDError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if backend == "torch":
-        return InferenceEngine(model, precision, device)
+        return InferenceEngine(model, precision, device, bf16_change=recorded_bf16_change(payload))
     if device is not None and torch.device(device).type != "cpu":
         raise JNDError("--backend onnxruntime runs on the CPU; pass --device cpu or use --backend torch")
     if precision not in ("auto", "fp32", "int8"):

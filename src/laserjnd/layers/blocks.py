@@ -157,7 +157,10 @@ class LATBlock(nn.Module):
 
 
 class RECBlock(nn.Module):
-    """Conv 3x3 -> BatchNorm -> ReLU -> MaxPool 2x2 (floor, as Keras "valid"). Keras order: conv, bn."""
+    """Conv 3x3 -> BatchNorm -> ReLU -> MaxPool 2x2 (floor, as Keras "valid"). Keras order: conv, bn.
+
+    Computed as pool then ReLU: the same values (max commutes with a non-decreasing function), with the
+    ReLU on a quarter of the full-resolution, 512-channel activation."""
 
     def __init__(self, in_channels: int, channels: int):
         super().__init__()
@@ -165,7 +168,7 @@ class RECBlock(nn.Module):
         self.bn = keras_batchnorm2d(channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.max_pool2d(F.relu(self.bn(self.conv(x))), 2)
+        return F.relu(F.max_pool2d(self.bn(self.conv(x)), 2))
 
 
 class FlattenNHWC(nn.Module):

@@ -11,6 +11,10 @@ pads symmetrically. Once the input size is fixed the pads are known, and:
   the flipped output (the extra pixel after is never sampled when the stride is >= 2). Two small
   flips (3-channel input, latent output) replace one padded copy per conv; the 6x6-kernel
   alternative (a zero row/column, symmetric pad) would cost 44 % more multiply-adds;
+- the same holds for TF "same" transposed convs (``ConvTranspose2dSame``, the LASeR-JND decoder),
+  which crop the full output (k-s)//2 before and the rest after and so leave every layer a
+  strided view (a slow, copying path for the next layer): on the flipped input PyTorch's own
+  ``padding``/``output_padding`` crop is exact, and no view is left;
 - anything else keeps its (exact) pad.
 
 Inference only: the rewritten modules hold copies of the weights.
@@ -22,7 +26,7 @@ import torch
 from torch import nn
 
 from ..errors import JNDError
-from .blocks import Conv2dSame
+from .blocks import Conv2dSame, ConvTranspose2dSame
 
 ELEMENTWISE = (nn.LeakyReLU, nn.ReLU, nn.Identity, nn.Sigmoid, nn.Tanh, nn.GELU, nn.ELU)
 
@@ -62,6 +66,19 @@ def _plain_conv(conv: Conv2dSame, padding: tuple[int, int], flip: bool) -> nn.Co
     return new.requires_grad_(conv.weight.requires_grad)
 
 
+def _plain_deconv(deconv: ConvTranspose2dSame) -> nn.ConvTranspose2d:
+    """The flipped-space equivalent: crop (after, before) = PyTorch padding p, output_padding p - before."""
+    pads = [(t - t // 2, t % 2) for t in (k - s for k, s in zip(deconv.kernel_size, deconv.stride))]
+    new = nn.ConvTranspose2d(deconv.in_channels, deconv.out_channels, deconv.kernel_size, deconv.stride,
+                             padding=tuple(p for p, _ in pads), output_padding=tuple(o for _, o in pads),
+                             bias=deconv.bias is not None).to(deconv.weight.device, deconv.weight.dtype)
+    with torch.no_grad():
+        new.weight.copy_(deconv.weight.flip(-2, -1))
+        if deconv.bias is not None:
+            new.bias.copy_(deconv.bias)
+    return new.requires_grad_(deconv.weight.requires_grad)
+
+
 class FlippedChain(nn.Module):
     """A chain of stride-2 "same" convs run on the spatially flipped input.
 
@@ -85,6 +102,9 @@ def _chain_form(seq: nn.Sequential, sizes) -> FlippedChain | None:
         if isinstance(m, ELEMENTWISE):
             layers.append(m)
             continue
+        if type(m) is ConvTranspose2dSame:
+            layers.append(_plain_deconv(m))
+            continue
         if type(m) is not Conv2dSame or id(m) not in sizes:
             return None
         pads = _tf_pads(m, sizes[id(m)])
@@ -102,14 +122,15 @@ def static_same_padding_(model: nn.Module, input_size: tuple[int, int]) -> int:
     is left as it is (exact, with its pad). Returns how many convs were rewritten.
     """
     convs = [m for m in model.modules() if type(m) is Conv2dSame]
-    if not convs:
+    if not convs and not any(type(m) is ConvTranspose2dSame for m in model.modules()):
         return 0
-    sizes = _input_sizes(model, input_size, convs)
+    sizes = _input_sizes(model, input_size, convs) if convs else {}
     done = 0
     for name, mod in list(model.named_modules()):
-        if isinstance(mod, nn.Sequential) and any(type(c) is Conv2dSame for c in mod) and not any(
-                isinstance(c, FlippedChain) for c in mod):
-            pads = [_tf_pads(c, sizes[id(c)]) for c in mod if type(c) is Conv2dSame and id(c) in sizes]
+        same = [c for c in mod if type(c) in (Conv2dSame, ConvTranspose2dSame)] if isinstance(mod, nn.Sequential) else []
+        if same and not any(isinstance(c, FlippedChain) for c in mod):
+            pads = [_tf_pads(c, sizes[id(c)]) if type(c) is Conv2dSame else c._crop for c in same
+                    if type(c) is ConvTranspose2dSame or id(c) in sizes]
             if any(b != a for p in pads for b, a in p):
                 chain = _chain_form(mod, sizes)
                 if chain is not None:

@@ -273,12 +273,21 @@ def train_model(model_name: str, model_cfg: dict[str, Any], tc: TrainConfig) -> 
         where = f"; best checkpoint so far exported to {tc.checkpoint_path}" if kept else "; no epoch had finished, nothing saved"
         raise TrainingDiverged(f"{e}{where}") from None
 
-    best = _export_best(ckpt_cb, tc, meta | {"epochs_run": trainer.current_epoch})
+    best = _export_best(ckpt_cb, tc, meta | {"epochs_run": trainer.current_epoch}, dm)
     trainer.strategy.barrier()
     score = ckpt_cb.best_model_score
     return TrainResult(tc.checkpoint_path, model_name, epochs_run=trainer.current_epoch,
                        best_val_loss=float(score) if score is not None else None,
                        best_lightning_ckpt=best, prerequisites=prereq_info)
+
+
+def precision_check(model, dm) -> dict[str, Any]:
+    """What bf16 inference changes on these weights, measured on the validation split (never test):
+    ``auto`` picks bf16 only when the mean change is small (``inference/engine.py``)."""
+    from ..inference.engine import precision_change
+
+    loader = dm.val_dataloader()
+    return {"bf16": precision_change(model, (b["frame"] for b in loader)) | {"split": "valid"}}
 
 
 # ---------------------------------------------------------------- earlier runs: resume or keep
@@ -402,7 +411,7 @@ def _make_trainer(tc: TrainConfig, epochs: int, n_batches: int):
     return trainer, ckpt_cb
 
 
-def _export_best(ckpt_cb, tc: TrainConfig, meta: dict[str, Any]) -> Path | None:
+def _export_best(ckpt_cb, tc: TrainConfig, meta: dict[str, Any], dm=None) -> Path | None:
     """Best-validation Lightning checkpoint -> our compact file at ``checkpoint_path`` (rank 0 only)."""
     import lightning.fabric.utilities.rank_zero as rz
 
@@ -416,5 +425,7 @@ def _export_best(ckpt_cb, tc: TrainConfig, meta: dict[str, Any]) -> Path | None:
     if ckpt_cb.best_model_score is not None:
         full_meta["best_val_loss"] = float(ckpt_cb.best_model_score)
     full_meta["best_lightning_checkpoint"] = str(best)
+    if dm is not None and model.spec.levels:
+        full_meta["precision_check"] = precision_check(model, dm)
     save_checkpoint(tc.checkpoint_path, model, label_unit=payload["label_unit"], meta=full_meta)
     return Path(best)
