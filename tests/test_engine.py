@@ -102,6 +102,18 @@ def test_auto_follows_the_bf16_change_recorded_for_these_weights(monkeypatch):
     assert check["frames"] == 3 and 0 <= check["mean_abs_change"] <= check["max_abs_change"]
 
 
+def test_frames_run_in_chunks_when_activations_are_huge(monkeypatch):
+    model, size = small_model("rec")
+    x = torch.rand(5, 3, *size)
+    whole = InferenceEngine(model, "fp32", "cpu")
+    assert whole.chunk >= 5  # 64x64: small activations, one call
+    monkeypatch.setattr(engine_mod, "ACTIVATION_BUDGET", 1)
+    chunked = InferenceEngine(model, "fp32", "cpu")
+    assert chunked.chunk == 1
+    a, b = whole(x), chunked(x)
+    assert set(a) == set(b) and all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+
+
 def test_keeping_freed_memory_can_be_switched_off(monkeypatch):
     from laserjnd.utils import memory
 
