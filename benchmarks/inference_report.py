@@ -62,14 +62,16 @@ def speed_section(data: dict) -> list[str]:
 def accuracy_section(files: list[Path]) -> list[str]:
     out = ["## Accuracy cost of each precision and backend (trained weights)", "",
            "|change| of the predicted label against the plain eager fp32 model, through `Predictor`; "
-           "`auto` may pick bf16 only where the mean change is at most 0.05 QP.", "",
-           "| model | weights | frames | prediction std | engine | mean abs change | max abs change |",
-           "|---|---|---|---|---|---|---|"]
+           "`auto` may pick bf16 only where the mean change is at most 0.05 QP. *prediction std*: how much "
+           "the fp32 predictions vary across the photos; weights whose predictions hardly vary (a model "
+           "that has not learned content) cannot vouch for a precision.", "",
+           "| model | weights | photos | frames | prediction std | engine | mean abs change | max abs change |",
+           "|---|---|---|---|---|---|---|---|"]
     for f in files:
         d = json.loads(f.read_text())
         for k, e in d["engines"].items():
-            out.append(f"| {d['model']} | {d['weights']} | {d['n']} | {_num(d.get('reference_std'), 3)} | {k} | "
-                       f"{e['mean_abs_change']:.4f} | {e['max_abs_change']:.4f} |")
+            out.append(f"| {d['model']} | {d['weights']} | {d['photos']} | {d['n']} | {_num(d.get('reference_std'), 3)} | "
+                       f"{k} | {e['mean_abs_change']:.4f} | {e['max_abs_change']:.4f} |")
     return out + [""]
 
 
