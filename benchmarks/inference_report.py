@@ -16,6 +16,13 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"
+WEIGHT_NOTES = {  # what a raw file's "weights" field cannot say
+    "lat": "lat: a checkpoint trained 3 epochs on 72 proxy-labelled CID22 photos (not committed); its predictions "
+           "hardly vary, so it cannot vouch for bf16, and the published models keep fp32 under `auto`.",
+    "mj-lite": "mj-lite: the weights bundled as the default until d5447ed (replaced by the texture model).",
+    "texture": "texture: the bundled default; Kodak was in its training set (a precision's change, not accuracy, "
+               "is measured here).",
+}
 SPEED_TARGET, FP32_TARGET = 0.5, 1.0  # issue 13: auto <= 0.5x Keras, fp32 <= 1x Keras (batch 4)
 
 
@@ -72,7 +79,8 @@ def accuracy_section(files: list[Path]) -> list[str]:
         for k, e in d["engines"].items():
             out.append(f"| {d['model']} | {d['weights']} | {d['photos']} | {d['n']} | {_num(d.get('reference_std'), 3)} | "
                        f"{k} | {e['mean_abs_change']:.4f} | {e['max_abs_change']:.4f} |")
-    return out + [""]
+    models = [json.loads(f.read_text())["model"] for f in files]
+    return out + [""] + [f"- {WEIGHT_NOTES[m]}" for m in models if m in WEIGHT_NOTES] + [""]
 
 
 def predict_1080p_section(d: dict) -> list[str]:
