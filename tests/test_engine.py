@@ -114,6 +114,19 @@ def test_frames_run_in_chunks_when_activations_are_huge(monkeypatch):
     assert set(a) == set(b) and all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
 
 
+def test_branches_feeding_only_unwanted_outputs_are_skipped():
+    model, size = small_model("e2e-lat")
+    x = torch.rand(2, 3, *size)
+    full = InferenceEngine(model, "fp32", "cpu")(x)
+    calls = []
+    jnd_only = InferenceEngine(model, "fp32", "cpu", outputs=("jnd",))
+    jnd_only.model.decoder.register_forward_hook(lambda *a: calls.append(1))
+    out = jnd_only(x)
+    assert set(full) == {"jnd", "recon"} and set(out) == {"jnd"} and not calls
+    assert torch.allclose(out["jnd"], full["jnd"], atol=1e-5)
+    assert model.wanted_outputs is None  # the caller's model still computes everything
+
+
 def test_keeping_freed_memory_can_be_switched_off(monkeypatch):
     from laserjnd.utils import memory
 

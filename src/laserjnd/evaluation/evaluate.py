@@ -108,7 +108,8 @@ def predict_split(model, ds, batch_size: int = 8, device: str | None = None, pre
     from ..inference.engine import make_engine
     from ..inference.predictor import default_device, predict_canonical
 
-    engine = make_engine(model, backend, precision, torch.device(device) if device else default_device(), payload)
+    engine = make_engine(model, backend, precision, torch.device(device) if device else default_device(), payload,
+                         outputs=("jnd",))
     loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False)
     preds = [predict_canonical(engine, batch["frame"]).cpu().numpy() for batch in loader]
     return np.concatenate(preds).astype(np.float64)

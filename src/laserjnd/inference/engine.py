@@ -112,8 +112,9 @@ def precision_change(model: nn.Module, batches, precision: str = "bf16", max_fra
 
 class InferenceEngine:
     def __init__(self, model: nn.Module, precision: str = "auto", device: str | torch.device | None = None,
-                 bf16_change: float | None = None):
-        """``bf16_change``: the measured bf16 mean |change| on these weights (``recorded_bf16_change``)."""
+                 bf16_change: float | None = None, outputs: tuple[str, ...] | None = None):
+        """``bf16_change``: the measured bf16 mean |change| on these weights (``recorded_bf16_change``);
+        ``outputs``: the outputs the caller needs (None: all), so branches feeding only others are skipped."""
         from ..layers.fuse import fuse_conv_bn_, inplace_activations_
         from ..layers.same_padding import static_same_padding_
         from ..models import model_entry
@@ -129,6 +130,8 @@ class InferenceEngine:
         self.precision = resolve_precision(precision, self.device, auto_bf16)
         fast = copy.deepcopy(model).to(self.device).eval()
         fast.spec = spec
+        if outputs is not None:
+            fast.wanted_outputs = frozenset(outputs)
         for p in fast.parameters():
             p.requires_grad_(False)
         self.folded = fuse_conv_bn_(fast)
@@ -223,13 +226,14 @@ class OnnxRuntimeEngine:
         return {k: torch.from_numpy(v).float() for k, v in out.items()}
 
 
-def make_engine(model: nn.Module, backend: str = "torch", precision: str = "auto", device=None, payload=None):
+def make_engine(model: nn.Module, backend: str = "torch", precision: str = "auto", device=None, payload=None,
+                outputs: tuple[str, ...] | None = None):
     """The engine for ``--backend``: torch (with ``precision``) or onnxruntime (``precision`` fp32/int8/auto).
     ``payload``: the checkpoint's, whose recorded precision check ``auto`` follows."""
     if backend not in BACKENDS:
         raise JNDError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if backend == "torch":
-        return InferenceEngine(model, precision, device, bf16_change=recorded_bf16_change(payload))
+        return InferenceEngine(model, precision, device, bf16_change=recorded_bf16_change(payload), outputs=outputs)
     if device is not None and torch.device(device).type != "cpu":
         raise JNDError("--backend onnxruntime runs on the CPU; pass --device cpu or use --backend torch")
     if precision not in ("auto", "fp32", "int8"):

@@ -57,7 +57,7 @@ class Predictor:
         self.device = torch.device(device) if device is not None else default_device()
         self.model = model.to(self.device).eval()
         self.payload = payload or {}
-        self.engine = make_engine(self.model, backend, precision, self.device, self.payload)
+        self.engine = make_engine(self.model, backend, precision, self.device, self.payload, outputs=("jnd",))
         self.batch_size = max(1, int(batch_size))
 
     @classmethod

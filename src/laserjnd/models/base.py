@@ -29,6 +29,12 @@ class JNDModel(nn.Module):
     """Base class: holds ``spec``; subclasses build layers and implement ``forward``."""
 
     spec: ModelSpec
+    # Outputs the caller needs (None: all). A model may skip a branch that only feeds an output not
+    # asked for: prediction needs only "jnd", so E2E-LAT need not run its decoder.
+    wanted_outputs: frozenset[str] | None = None
+
+    def wants(self, output: str) -> bool:
+        return self.wanted_outputs is None or output in self.wanted_outputs
 
     def load_prerequisite(self, slot: str, state_dict: dict[str, torch.Tensor]) -> None:
         """Load a trained prerequisite (``spec.requires[slot]``) into this model."""

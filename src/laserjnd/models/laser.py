@@ -119,7 +119,7 @@ class LATModel(LaserModel):
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         z = self.encoder(x)
         out = {"jnd": self.fc(self.blocks(self.bn(z)))}
-        if self.e2e:
+        if self.e2e and self.wants("recon"):
             out["recon"] = self.decoder(z)
         return out
 
