@@ -54,6 +54,9 @@ def speed_section(data: dict) -> list[str]:
                        f"{_num(g('keras ms/f'))} | {_num(g('fp32/keras'), 2)} | {_num(g('bf16/keras'), 2)} | "
                        f"{r.get('auto =', '-')} | {_num(g('auto/keras'), 2)} |")
         out.append("")
+    if any(r["model"].startswith("e2e-lat") for r in rows):
+        out += ["e2e-lat: prediction needs only the JND output, so the engine skips the decoder that feeds the "
+                "reconstruction output; the Keras network computes both of its outputs.", ""]
     b4 = [r for r in rows if r.get("keras ms/f b4")]
     if b4:
         fp32_ok = [r["model"] for r in b4 if r["fp32/keras b4"] <= FP32_TARGET]

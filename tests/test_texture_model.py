@@ -157,3 +157,11 @@ def test_levels_come_out_ordered_and_an_ordered_start_is_untouched():
         model.linear.bias.copy_(torch.tensor([36.0, 31.0, 33.0]))  # an unordered constant start
         out = model(torch.rand(2, 3, 128, 128))["jnd"]
     assert (out[:, 1:] >= out[:, :-1]).all()
+
+
+@pytest.mark.parametrize("geometry", [Geometry((64, 96)), Geometry((128, 128), "tiles", 64)])
+def test_a_prediction_batch_holds_the_values_of_the_per_frame_path(geometry):
+    frames = list(np.random.default_rng(0).integers(0, 256, (3, 100, 150, 3), dtype=np.uint8))
+    batch = geometry.to_batch(frames)
+    assert torch.equal(batch, torch.stack([geometry.to_tensor(f) for f in frames]))
+    assert batch.is_contiguous(memory_format=torch.channels_last)  # the engine's layout: no copy

@@ -42,6 +42,12 @@ class Geometry:
         """RGB uint8 (h, w, 3) -> canonical (3, H, W) float32 in [0, 1]."""
         return to_tensor(self.apply(rgb))
 
+    def to_batch(self, frames) -> torch.Tensor:
+        """RGB uint8 frames -> canonical (B, 3, H, W) float32 in [0, 1], the values of stacked
+        ``to_tensor`` in channels_last memory (what the inference engine runs on: no transposing copies)."""
+        pixels = torch.from_numpy(np.stack([self.apply(f) for f in frames]))  # (B, H, W, 3) uint8
+        return pixels.permute(0, 3, 1, 2).float().div_(255.0)
+
 
 def as_geometry(size_or_geometry) -> Geometry:
     """A Geometry, or an (H, W) size meaning the whole frame resized."""

@@ -115,7 +115,7 @@ class Predictor:
         """RGB uint8 frames -> one dict per frame, batched."""
         rows: list[dict[str, float]] = []
         for i in range(0, len(frames), self.batch_size):
-            batch = torch.stack([self.geometry.to_tensor(f) for f in frames[i:i + self.batch_size]])
+            batch = self.geometry.to_batch(frames[i:i + self.batch_size])
             pred = predict_canonical(self.engine, batch).cpu().numpy()
             rows += [{k: float(v) for k, v in zip(self.keys, p)} for p in pred]
         return rows
