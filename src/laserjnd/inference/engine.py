@@ -116,6 +116,7 @@ class InferenceEngine:
         """``bf16_change``: the measured bf16 mean |change| on these weights (``recorded_bf16_change``);
         ``outputs``: the outputs the caller needs (None: all), so branches feeding only others are skipped."""
         from ..layers.fuse import fuse_conv_bn_, inplace_activations_
+        from ..layers.probe import probe_shapes
         from ..layers.same_padding import static_same_padding_
         from ..models import model_entry
 
@@ -135,7 +136,8 @@ class InferenceEngine:
         for p in fast.parameters():
             p.requires_grad_(False)
         self.folded = fuse_conv_bn_(fast)
-        self.unpadded = static_same_padding_(fast, tuple(spec.input_size))
+        shapes = probe_shapes(fast, tuple(spec.input_size))  # one probe forward serves the rewrites below
+        self.unpadded = static_same_padding_(fast, shapes=shapes)
         inplace_activations_(fast)
         if self.precision != "fp32":
             _keep_linears_fp32(fast)
@@ -144,7 +146,8 @@ class InferenceEngine:
             keep_freed_memory()
         self.channels_last = self.device.type == "cpu" or self.precision != "fp32"
         self.model = fast.to(memory_format=torch.channels_last) if self.channels_last else fast
-        self.chunk = max(1, ACTIVATION_BUDGET // max(1, self._largest_activation_bytes()))
+        frame_bytes = shapes.largest_output * (4 if self.precision == "fp32" else 2)
+        self.chunk = max(1, ACTIVATION_BUDGET // max(1, frame_bytes))
 
     @property
     def spec(self):
@@ -155,26 +158,6 @@ class InferenceEngine:
             return contextlib.nullcontext()
         dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
         return torch.autocast(self.device.type, dtype=dtype)
-
-    def _largest_activation_bytes(self) -> int:
-        """Bytes of the largest module output for one frame (one probe forward at the input size)."""
-        largest = 0
-
-        def record(mod, args, out) -> None:
-            nonlocal largest
-            outs = out.values() if isinstance(out, dict) else out if isinstance(out, (tuple, list)) else (out,)
-            for t in outs:
-                if isinstance(t, torch.Tensor):
-                    largest = max(largest, t.numel() * t.element_size())
-
-        hooks = [m.register_forward_hook(record) for m in self.model.modules() if not any(m.children())]
-        try:
-            with torch.inference_mode(), self._autocast():
-                self.model(self._prepare(torch.zeros(1, 3, *self.spec.input_size)))
-        finally:
-            for h in hooks:
-                h.remove()
-        return largest
 
     def _prepare(self, canonical: torch.Tensor) -> torch.Tensor:
         x = self.spec.convention.to_model(canonical.to(self.device))

@@ -27,25 +27,9 @@ from torch import nn
 
 from ..errors import JNDError
 from .blocks import Conv2dSame, ConvTranspose2dSame
+from .probe import Shapes, probe_shapes
 
 ELEMENTWISE = (nn.LeakyReLU, nn.ReLU, nn.Identity, nn.Sigmoid, nn.Tanh, nn.GELU, nn.ELU)
-
-
-def _input_sizes(model: nn.Module, input_size: tuple[int, int], convs: list[nn.Module]) -> dict[int, tuple[int, int]]:
-    """Spatial input size of each conv in ``convs``, from one forward pass at ``input_size``."""
-    sizes: dict[int, tuple[int, int]] = {}
-
-    def record(mod, args) -> None:  # returns None: a pre-hook's return value would replace the input
-        sizes.setdefault(id(mod), tuple(args[0].shape[-2:]))
-
-    hooks = [m.register_forward_pre_hook(record) for m in convs]
-    try:
-        with torch.inference_mode():
-            model(torch.zeros(1, 3, *input_size, device=next(model.parameters()).device))
-    finally:
-        for h in hooks:
-            h.remove()
-    return sizes
 
 
 def _tf_pads(conv: Conv2dSame, size: tuple[int, int]) -> list[tuple[int, int]]:
@@ -114,17 +98,19 @@ def _chain_form(seq: nn.Sequential, sizes) -> FlippedChain | None:
     return FlippedChain(layers)
 
 
-def static_same_padding_(model: nn.Module, input_size: tuple[int, int]) -> int:
+def static_same_padding_(model: nn.Module, input_size: tuple[int, int] | None = None, shapes: Shapes | None = None) -> int:
     """Replace every ``Conv2dSame`` of ``model`` (fixed ``input_size``) by padding-free-copy forms.
 
     Symmetric pads become the conv's own ``padding``; an ``nn.Sequential`` of asymmetric stride-2
     convs and elementwise activations becomes a :class:`FlippedChain`; any other asymmetric case
-    is left as it is (exact, with its pad). Returns how many convs were rewritten.
+    is left as it is (exact, with its pad). ``shapes``: a probe the caller already ran
+    (``probe_shapes``), else one is run at ``input_size``. Returns how many convs were rewritten.
     """
-    convs = [m for m in model.modules() if type(m) is Conv2dSame]
-    if not convs and not any(type(m) is ConvTranspose2dSame for m in model.modules()):
+    if not any(type(m) in (Conv2dSame, ConvTranspose2dSame) for m in model.modules()):
         return 0
-    sizes = _input_sizes(model, input_size, convs) if convs else {}
+    if shapes is None and any(type(m) is Conv2dSame for m in model.modules()):
+        shapes = probe_shapes(model, input_size)  # transposed convs need no sizes: their crop is fixed
+    sizes = shapes.input_sizes if shapes else {}
     done = 0
     for name, mod in list(model.named_modules()):
         same = [c for c in mod if type(c) in (Conv2dSame, ConvTranspose2dSame)] if isinstance(mod, nn.Sequential) else []
