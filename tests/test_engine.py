@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 from torch import nn
@@ -9,6 +11,7 @@ from torch import nn
 from laserjnd.errors import JNDError
 from laserjnd.inference import engine as engine_mod
 from laserjnd.inference.engine import Float32Linear, InferenceEngine, resolve_precision
+import laserjnd.models as models_mod
 from laserjnd.models import create_model, list_models, model_entry
 
 SMALL = {"laser": (64, 64), "lite": (64, 64), "mtjnd": (64, 64), "baseline": (64, 64), "texture": (128, 128)}
@@ -89,7 +92,9 @@ def test_auto_follows_the_bf16_change_recorded_for_these_weights(monkeypatch):
 
     monkeypatch.setattr(engine_mod, "cpu_has_bf16", lambda: True)
     model, _ = small_model("mj-lite")
-    assert model_entry("mj-lite").auto_bf16  # the shipped weights' entry allows bf16 ...
+    allows = replace(model_entry("mj-lite"), auto_bf16=True)  # an entry whose shipped weights allow bf16 ...
+    monkeypatch.setattr(models_mod, "model_entry", lambda name: allows)
+    assert make_engine(model, "torch", "auto", "cpu").precision == "bf16"
 
     def payload(change):
         return {"meta": {"precision_check": {"bf16": {"mean_abs_change": change, "frames": 4}}}}

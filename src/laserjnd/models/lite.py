@@ -110,10 +110,6 @@ MJ_LITE = ModelEntry(
     convention=LASER_CONVENTION, outputs=("jnd",), levels=LEVELS, default_epochs=LASER_EPOCHS,
     cfg_defaults=MappingProxyType({"ae_target": 0, "freeze_encoder": True, "order": "increasing", "init_levels": None}),
     min_side=32, size_multiple=DOWNSCALE, parts=_lite_parts,
-    # the mj-lite weights bundled as the default until d5447ed, 24 Kodak photos: bf16 mean |change|
-    # 0.0025 QP, max 0.013 (benchmarks/results/engine_accuracy-mj-lite.json), within what auto allows;
-    # a checkpoint's own recorded precision_check overrides this
-    auto_bf16=True,
 )
 
 

@@ -100,8 +100,9 @@ class ModelEntry:
     min_side: int = 1  # smallest input side
     size_multiple: int = 1  # input sides must be multiples of this
     parts: SpecParts = _no_parts
-    # ``--precision auto`` may run this model in bf16 on a CPU with bf16 units: set only where the
-    # measured mean change in predicted QP is at most 0.05 (benchmarks/models.py records it).
+    # ``--precision auto`` may run this model's *shipped* weights in bf16 on a CPU with bf16 units: set
+    # only where their measured mean change in predicted QP is at most 0.05 (benchmarks/engine_accuracy.py).
+    # A checkpoint written by ``train`` carries its own measurement, which decides instead.
     auto_bf16: bool = False
 
     @property
