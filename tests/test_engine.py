@@ -132,6 +132,12 @@ def test_branches_feeding_only_unwanted_outputs_are_skipped():
     assert model.wanted_outputs is None  # the caller's model still computes everything
 
 
+def test_a_model_without_parameters_gets_an_engine():
+    model = create_model("constant", **model_entry("constant").example_cfg()).eval()
+    out = InferenceEngine(model, "fp32", "cpu")(torch.rand(2, 3, *model.spec.input_size))
+    assert out["jnd"].shape == (2, len(model.spec.levels))
+
+
 def test_keeping_freed_memory_can_be_switched_off(monkeypatch):
     from laserjnd.utils import memory
 

@@ -33,7 +33,7 @@ def probe_shapes(model: nn.Module, input_size: tuple[int, int]) -> Shapes:
     hooks = [m.register_forward_pre_hook(before) for m in leaves] + [m.register_forward_hook(after) for m in leaves]
     try:
         with torch.inference_mode():
-            model(torch.zeros(1, 3, *input_size, device=next(model.parameters()).device))
+            model(torch.zeros(1, 3, *input_size, device=next(model.parameters(), torch.empty(0)).device))
     finally:
         for h in hooks:
             h.remove()
