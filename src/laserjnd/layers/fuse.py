@@ -39,7 +39,8 @@ def fold_bn_into_conv(conv: nn.Conv2d, bn: nn.modules.batchnorm._BatchNorm) -> N
     conv.bias.mul_(scale.to(conv.bias.dtype)).add_(shift.to(conv.bias.dtype))
 
 
-def _set_submodule(root: nn.Module, target: str, new: nn.Module) -> None:
+def set_submodule(root: nn.Module, target: str, new: nn.Module) -> None:
+    """Put ``new`` where the dotted name ``target`` points in ``root``."""
     parent_name, _, child = target.rpartition(".")
     parent = root.get_submodule(parent_name) if parent_name else root
     setattr(parent, child, new)
@@ -101,7 +102,7 @@ def fuse_conv_bn_(model: nn.Module) -> int:
     pairs = list(dict.fromkeys(_pairs(model)))
     for conv_name, bn_name in pairs:
         fold_bn_into_conv(model.get_submodule(conv_name), model.get_submodule(bn_name))
-        _set_submodule(model, bn_name, nn.Identity())
+        set_submodule(model, bn_name, nn.Identity())
     return len(pairs)
 
 

@@ -26,41 +26,39 @@ import torch
 from torch import nn
 
 from ..errors import JNDError
-from .blocks import Conv2dSame, ConvTranspose2dSame
+from .blocks import Conv2dSame, ConvTranspose2dSame, tf_same_padding
+from .fuse import set_submodule
 from .probe import Shapes, probe_shapes
 
 ELEMENTWISE = (nn.LeakyReLU, nn.ReLU, nn.Identity, nn.Sigmoid, nn.Tanh, nn.GELU, nn.ELU)
 
 
 def _tf_pads(conv: Conv2dSame, size: tuple[int, int]) -> list[tuple[int, int]]:
-    pads = []
-    for n, k, s in zip(size, conv.kernel_size, conv.stride):
-        total = max((-(-n // s) - 1) * s + k - n, 0)
-        pads.append((total // 2, total - total // 2))
-    return pads
+    return [tf_same_padding(n, k, s) for n, k, s in zip(size, conv.kernel_size, conv.stride)]
+
+
+def _copy_params(src: nn.Module, new: nn.Module, flip: bool) -> nn.Module:
+    new = new.to(src.weight.device, src.weight.dtype)
+    with torch.no_grad():
+        new.weight.copy_(src.weight.flip(-2, -1) if flip else src.weight)
+        if src.bias is not None:
+            new.bias.copy_(src.bias)
+    return new.requires_grad_(src.weight.requires_grad)
 
 
 def _plain_conv(conv: Conv2dSame, padding: tuple[int, int], flip: bool) -> nn.Conv2d:
-    new = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, padding,
-                    bias=conv.bias is not None).to(conv.weight.device, conv.weight.dtype)
-    with torch.no_grad():
-        new.weight.copy_(conv.weight.flip(-2, -1) if flip else conv.weight)
-        if conv.bias is not None:
-            new.bias.copy_(conv.bias)
-    return new.requires_grad_(conv.weight.requires_grad)
+    return _copy_params(conv, nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, padding,
+                                        bias=conv.bias is not None), flip)
 
 
 def _plain_deconv(deconv: ConvTranspose2dSame) -> nn.ConvTranspose2d:
-    """The flipped-space equivalent: crop (after, before) = PyTorch padding p, output_padding p - before."""
-    pads = [(t - t // 2, t % 2) for t in (k - s for k, s in zip(deconv.kernel_size, deconv.stride))]
-    new = nn.ConvTranspose2d(deconv.in_channels, deconv.out_channels, deconv.kernel_size, deconv.stride,
-                             padding=tuple(p for p, _ in pads), output_padding=tuple(o for _, o in pads),
-                             bias=deconv.bias is not None).to(deconv.weight.device, deconv.weight.dtype)
-    with torch.no_grad():
-        new.weight.copy_(deconv.weight.flip(-2, -1))
-        if deconv.bias is not None:
-            new.bias.copy_(deconv.bias)
-    return new.requires_grad_(deconv.weight.requires_grad)
+    """The flipped-space equivalent of cropping (before, after): PyTorch crops ``padding`` = after
+    on both sides, then ``output_padding`` = after - before gives back the extra pixel at the end."""
+    crop = deconv._crop
+    return _copy_params(deconv, nn.ConvTranspose2d(
+        deconv.in_channels, deconv.out_channels, deconv.kernel_size, deconv.stride,
+        padding=tuple(a for _, a in crop), output_padding=tuple(a - b for b, a in crop),
+        bias=deconv.bias is not None), flip=True)
 
 
 class FlippedChain(nn.Module):
@@ -134,5 +132,4 @@ def static_same_padding_(model: nn.Module, input_size: tuple[int, int] | None = 
 def _replace(root: nn.Module, name: str, new: nn.Module) -> None:
     if not name:
         raise JNDError("cannot replace the root module")
-    parent, _, child = name.rpartition(".")
-    setattr(root.get_submodule(parent) if parent else root, child, new)
+    set_submodule(root, name, new)

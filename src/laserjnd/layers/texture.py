@@ -35,6 +35,11 @@ def to_tiles(x: torch.Tensor, tile: int) -> torch.Tensor:
     return x.permute(0, 2, 4, 1, 3, 5).reshape(b * (h // tile) * (w // tile), c, tile, tile)
 
 
+def _luma(rgb: torch.Tensor) -> torch.Tensor:
+    """(N, 3, h, w) RGB -> (N, 1, h, w) BT.601 luma."""
+    return _LUMA[0] * rgb[:, 0:1] + _LUMA[1] * rgb[:, 1:2] + _LUMA[2] * rgb[:, 2:3]
+
+
 def _kernel(rows, device, dtype) -> torch.Tensor:
     return torch.tensor(rows, device=device, dtype=dtype)[None, None]
 
@@ -75,16 +80,15 @@ class TextureStatistics(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b = x.shape[0]
         rgb = to_tiles(x.float() * 255.0, self.tile)
-        y = _LUMA[0] * rgb[:, 0:1] + _LUMA[1] * rgb[:, 1:2] + _LUMA[2] * rgb[:, 2:3]
         half = F.avg_pool2d(rgb, 2)  # within each tile (its side is even)
-        luma_mean = y.reshape(b, -1).mean(1) / 255.0
+        luma_mean = _luma(rgb).reshape(b, -1).mean(1) / 255.0
         return torch.cat([scale_statistics(rgb, b), scale_statistics(half, b), luma_mean[:, None]], dim=1)
 
 
 def scale_statistics(rgb: torch.Tensor, b: int) -> torch.Tensor:
     """(B*n, 3, t, t) RGB tiles on the 0..255 scale, n tiles per frame -> (B, len(SCALE_FEATURES))."""
     r, g, bl = rgb[:, 0:1], rgb[:, 1:2], rgb[:, 2:3]
-    y = _LUMA[0] * r + _LUMA[1] * g + _LUMA[2] * bl
+    y = _luma(rgb)
     frame = lambda t: t.reshape(b, -1)  # noqa: E731  (all pixels of all tiles of one frame)
     grad = frame(_sobel(y))
     mean8, sq8 = F.avg_pool2d(y, 8), F.avg_pool2d(y * y, 8)

@@ -102,7 +102,7 @@ def ordered(v: torch.Tensor, order: str) -> torch.Tensor:
     """(B, L) level values -> running maximum (increasing) or minimum (decreasing) along the levels."""
     if order == "none" or v.shape[1] < 2:
         return v
-    pick = torch.maximum if order == "increasing" else torch.minimum
+    pick = torch.maximum if order == "increasing" else torch.minimum  # not cummax: ONNX has no such op
     cols = [v[:, 0]]
     for k in range(1, v.shape[1]):
         cols.append(pick(cols[-1], v[:, k]))
