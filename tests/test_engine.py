@@ -87,6 +87,32 @@ def test_activations_after_a_fresh_output_run_in_place():
         assert torch.equal(seq(kept), want) and torch.equal(kept, x)
 
 
+def test_a_conv_and_its_activation_run_as_one_call():
+    from laserjnd.layers.fuse import ConvActivation2d, fuse_conv_activation_
+
+    torch.manual_seed(0)
+    same = nn.Conv2d(4, 4, 3, padding="same")  # a string padding is left alone
+    seq = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.LeakyReLU(0.05), nn.Conv2d(4, 4, 3, stride=2), nn.ReLU(),
+                        same, nn.ReLU(), nn.MaxPool2d(2))
+    x = torch.randn(2, 3, 16, 16)
+    with torch.inference_mode():
+        want = seq(x)
+        assert fuse_conv_activation_(seq) == 2
+        assert isinstance(seq[0], ConvActivation2d) and isinstance(seq[1], nn.Identity) and seq[4] is same
+        got = seq(x)
+        assert (seq[0](x) < 0).any()  # the LeakyReLU's slope was fused, not a ReLU
+    assert torch.allclose(got, want, rtol=1e-5, atol=1e-6)
+    with torch.enable_grad():  # outside inference the two modules run as written
+        assert torch.allclose(seq(x), want, rtol=1e-5, atol=1e-6)
+
+
+def test_engine_fuses_conv_activations_on_the_cpu_only_in_its_copy():
+    model, _ = small_model("mt-3ljnd")
+    fast = InferenceEngine(model, "fp32", "cpu")
+    assert fast.fused == 13  # every VGG16 conv and its ReLU
+    assert sum(type(m) is nn.ReLU for m in model.modules()) >= 13
+
+
 def test_auto_follows_the_bf16_change_recorded_for_these_weights(monkeypatch):
     from laserjnd.inference.engine import make_engine
 

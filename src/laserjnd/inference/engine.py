@@ -5,7 +5,8 @@
 ``InferenceEngine(model, precision="auto")`` takes a model once and returns its outputs for
 canonical batches:
 
-- a private copy in eval mode without gradients, Conv+BatchNorm folded (``layers/fuse.py``),
+- a private copy in eval mode without gradients, Conv+BatchNorm folded and, on the CPU, each
+  conv fused with the ReLU/LeakyReLU after it (``layers/fuse.py``),
   TensorFlow "same" padding without a padded copy (``layers/same_padding.py``), channels_last
   memory format, called under ``torch.inference_mode()``;
 - precision: ``fp32``, ``bf16`` (CPU autocast; dense layers stay in float32, where bf16 costs the
@@ -115,7 +116,7 @@ class InferenceEngine:
                  bf16_change: float | None = None, outputs: tuple[str, ...] | None = None):
         """``bf16_change``: the measured bf16 mean |change| on these weights (``recorded_bf16_change``);
         ``outputs``: the outputs the caller needs (None: all), so branches feeding only others are skipped."""
-        from ..layers.fuse import fuse_conv_bn_, inplace_activations_
+        from ..layers.fuse import fuse_conv_activation_, fuse_conv_bn_, inplace_activations_
         from ..layers.probe import probe_shapes
         from ..layers.same_padding import static_same_padding_
         from ..models import model_entry
@@ -138,6 +139,7 @@ class InferenceEngine:
         self.folded = fuse_conv_bn_(fast)
         shapes = probe_shapes(fast, tuple(spec.input_size))  # one probe forward serves the rewrites below
         self.unpadded = static_same_padding_(fast, shapes=shapes)
+        self.fused = fuse_conv_activation_(fast) if self.device.type == "cpu" else 0
         inplace_activations_(fast)
         if self.precision != "fp32":
             _keep_linears_fp32(fast)
