@@ -19,7 +19,8 @@ RESULTS = HERE / "results"
 WEIGHT_NOTES = {  # what a raw file's "weights" field cannot say
     "lat": "lat: a checkpoint trained 3 epochs on 72 proxy-labelled CID22 photos (not committed); its predictions "
            "hardly vary, so it cannot vouch for bf16, and the published models keep fp32 under `auto`.",
-    "mj-lite": "mj-lite: the weights bundled as the default until d5447ed (replaced by the texture model).",
+    "mj-lite": "mj-lite: the weights bundled as the default until d5447ed (replaced by the texture model); "
+               "`git show d5447ed^:src/laserjnd/zoo/weights/default.safetensors > runs/mj-lite-d5447ed.safetensors`.",
     "texture": "texture: the bundled default; Kodak was in its training set (a precision's change, not accuracy, "
                "is measured here).",
 }
