@@ -265,8 +265,9 @@ def m_onnx(ctx: Ctx) -> dict[str, Any]:
 def _keras_builder():
     """The Keras twin builder, or a string saying why the Keras column is unavailable."""
     try:
-        import tensorflow as tf
+        from laserjnd.utils.quiet import quiet_import
 
+        tf = quiet_import("tensorflow")
         n = torch.get_num_threads()  # same thread budget on both sides, for a fair ratio
         tf.config.threading.set_intra_op_parallelism_threads(n)
         tf.config.threading.set_inter_op_parallelism_threads(1)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 import zlib
 from dataclasses import replace
 
@@ -168,3 +170,14 @@ def test_lambda_layers_are_refused(tmp_path):
     with pytest.raises(BadInputError, match="Lambda layer") as e:
         import_keras(path, "lat", level=1)
     assert "\n" not in str(e.value)
+
+
+def test_building_the_original_networks_prints_nothing_from_tensorflow():
+    """TensorFlow's absl lines on import ignore TF_CPP_MIN_LOG_LEVEL; users of import and the
+    self-check must not see them."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    code = ("from laserjnd.interop.keras_originals import build_keras_model\n"
+            "build_keras_model('lat', (64, 128))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr[-500:]
+    assert r.stderr == ""

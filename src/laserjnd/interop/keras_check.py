@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import os
 import re
 import tempfile
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy as np
 import torch
 
 from ..errors import BadInputError
+from ..utils.quiet import quiet_import
 from .keras_file import BY_GRAPH, KerasFile, read_keras_file
 from .keras_originals import build_keras_model, keras_float
 
@@ -29,11 +29,10 @@ TOLERANCE = 1e-3  # relative to the largest Keras output; float32 round-off is ~
 
 def keras_modules(kfile: KerasFile):
     """(keras module matching the file's generation, or None) without TensorFlow's start-up chatter."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     keras2 = kfile.attrs.get("keras_version", "").startswith("2")
     for name in (("tf_keras", "keras") if keras2 else ("keras",)):
         try:
-            module = __import__(name)
+            module = quiet_import(name)
             if name == "keras" and int(module.__version__.split(".")[0]) < 3 and not keras2:
                 continue
             return module

@@ -31,6 +31,7 @@ from typing import Any
 
 from ..errors import JNDError
 from ..models import model_entry
+from ..utils.quiet import quiet_import
 
 LEAKY = 0.05
 BN_MOMENTUM = 0.99
@@ -41,7 +42,7 @@ ORIGINALS = ("lat", "rec", "e2e-lat", "e2e-rec", "mj-lat", "mj-rec", "mt-3ljnd",
 
 def default_keras():
     try:
-        import keras
+        keras = quiet_import("keras")
     except ImportError:
         raise JNDError("building the original Keras networks needs TensorFlow: pip install 'laserjnd[keras]'") from None
     return keras
