@@ -1,3 +1,4 @@
+import os
 import numpy as np
 import pytest
 import cv2
@@ -99,3 +100,14 @@ def test_unreadable_video(tmp_path):
     p.write_bytes(b"\x00\x00\x00\x18ftypmp42garbage" * 10)
     with pytest.raises(BadInputError, match="broken.mp4: video cannot be read|broken.mp4: video has no"):
         read_video_frames(p, 2)
+
+
+def test_native_stderr_is_held_back_and_fd_2_comes_back_after_an_error(capfd):
+    from laserjnd.utils.quiet import native_stderr_into
+
+    with pytest.raises(RuntimeError):
+        with native_stderr_into():
+            os.write(2, b"native chatter\n")
+            raise RuntimeError("the block failed")
+    os.write(2, b"ours\n")
+    assert capfd.readouterr().err == "ours\n"

@@ -29,7 +29,6 @@ import re
 import struct
 import sys
 import tempfile
-import threading
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ import cv2
 import numpy as np
 
 from ..errors import BadInputError, JNDError, UnsafeFileError
+from ..utils.quiet import native_stderr_into
 
 log = logging.getLogger("laserjnd.media")
 
@@ -218,9 +218,6 @@ def _png_reaches_iend(data: bytes) -> bool:
 
 # ---------------------------------------------------------------- native decoder chatter
 
-_STDERR_LOCK = threading.Lock()
-
-
 _OPENCV_ERROR = re.compile(r"error: \(-?\d+:[^)]*\)\s*(.+)")
 _OPENCV_PREFIX = re.compile(r"^\[\s*\w+:\d+@[\d.]+\]\s*global\s+\S+\s+(\w+\s+)?")
 
@@ -240,25 +237,17 @@ class _Captured:
 
 @contextmanager
 def native_stderr_captured() -> Iterator[_Captured]:
-    """Point file descriptor 2 at a temp file while a native decoder runs; keep what it said.
+    """Keep what a native decoder prints to fd 2 while it runs, off the terminal.
 
-    libpng/libjpeg/libtiff print warnings straight to fd 2, past Python; this keeps them off the
-    terminal. Python-level writes by other threads in the window are passed back to stderr.
+    libpng/libjpeg/libtiff print warnings straight to fd 2, past Python. Python-level writes by other
+    threads in the window are passed back to stderr.
     """
     captured = _Captured()
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError, AttributeError):  # no usable fd 2: nothing to protect
-        yield captured
-        return
-    with _STDERR_LOCK, tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 2)
+    with tempfile.TemporaryFile() as sink:
         try:
-            yield captured
+            with native_stderr_into(sink):
+                yield captured
         finally:
-            os.dup2(saved, 2)
-            os.close(saved)
             sink.seek(0)
             captured.text = sink.read().decode("utf-8", "replace")
     _pass_back_foreign(captured.text)
