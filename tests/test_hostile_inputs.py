@@ -137,20 +137,21 @@ def test_the_marker_payload_really_runs_code_when_unpickled(tmp_path):
 
 
 @pytest.mark.parametrize("flavor", FLAVORS)
-@pytest.mark.parametrize("entry", ["predict", "test", "export"])
+@pytest.mark.parametrize("entry", ["predict", "test", "export", "check-precision"])
 def test_malicious_checkpoint_runs_nothing(entry, flavor, tmp_path, capfd, image, tiny_dataset):
     marker = tmp_path / "ran"
     evil = malicious_file(tmp_path / f"evil{FLAVORS[flavor]}", marker, flavor)
     args = {"predict": ["predict", evil, image, "-o", tmp_path / "p.csv"],
             "test": ["test", "constant", "--data_dir", tiny_dataset, "--model_weights_path", evil,
                      "--result_path", tmp_path / "r.csv"],
-            "export": ["export", evil, "-o", tmp_path / "x.onnx"]}[entry]
+            "export": ["export", evil, "-o", tmp_path / "x.onnx"],
+            "check-precision": ["check-precision", evil, image, "-o", tmp_path / "c.pt"]}[entry]
     before = snapshot(evil, image, tiny_dataset)
     rc, _, err = run(capfd, *args)
     assert_one_line_error(rc, err, str(evil), "refused", "nothing in it was run")
     assert not marker.exists()
     assert snapshot(evil, image, tiny_dataset) == before
-    assert not any((tmp_path / n).exists() for n in ("p.csv", "r.csv", "x.onnx"))
+    assert not any((tmp_path / n).exists() for n in ("p.csv", "r.csv", "x.onnx", "c.pt"))
 
 
 @pytest.mark.parametrize("flavor", FLAVORS)

@@ -40,6 +40,7 @@ def _register_optional() -> None:
         ("predict_cmd", "predict_command", "predict"),
         ("interop_cmd", "import_keras_command", "import-keras"),
         ("interop_cmd", "export_command", "export"),
+        ("precision_cmd", "check_precision_command", "check-precision"),
         ("demo_cmd", "demo_command", "demo"),
     ]:
         try:

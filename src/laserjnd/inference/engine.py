@@ -12,8 +12,9 @@ canonical batches:
 - precision: ``fp32``, ``bf16`` (CPU autocast; dense layers stay in float32, where bf16 costs the
   most accuracy for the least time), or ``auto``: bf16 only when the CPU has native bf16 units
   (AVX512-BF16 / AMX) **and** bf16 is known to cost at most ``AUTO_BF16_LIMIT`` (0.05 QP) mean
-  change on these weights: measured on the validation split when ``train`` wrote the checkpoint
-  (``precision_check`` in its metadata, see :func:`precision_change`), or, for shipped weights, the
+  change on these weights: measured on the validation split when ``train`` wrote the checkpoint, or
+  by ``laserjnd check-precision`` for weights from elsewhere (``precision_check`` in its metadata, see
+  :func:`precision_record`), or, for shipped weights, the
   model's static entry (``ModelEntry.auto_bf16``); fp32 otherwise. On CUDA ``auto`` is float16.
 """
 
@@ -93,6 +94,12 @@ def recorded_bf16_change(payload: dict | None) -> float | None:
     check = ((payload or {}).get("meta") or {}).get("precision_check") or {}
     value = (check.get("bf16") or {}).get("mean_abs_change")
     return float(value) if isinstance(value, (int, float)) else None
+
+
+def precision_record(model: nn.Module, batches, source: str) -> dict:
+    """What a checkpoint's ``meta.precision_check`` holds: bf16's change on ``batches`` (canonical frames
+    the model will not be tested on) and where they came from; :func:`recorded_bf16_change` reads it."""
+    return {"bf16": precision_change(model, batches) | {"split": source}}
 
 
 def precision_change(model: nn.Module, batches, precision: str = "bf16", max_frames: int = 64) -> dict:

@@ -284,10 +284,9 @@ def train_model(model_name: str, model_cfg: dict[str, Any], tc: TrainConfig) -> 
 def precision_check(model, dm) -> dict[str, Any]:
     """What bf16 inference changes on these weights, measured on the validation split (never test):
     ``auto`` picks bf16 only when the mean change is small (``inference/engine.py``)."""
-    from ..inference.engine import precision_change
+    from ..inference.engine import precision_record
 
-    loader = dm.val_dataloader()
-    return {"bf16": precision_change(model, (b["frame"] for b in loader)) | {"split": "valid"}}
+    return precision_record(model, (b["frame"] for b in dm.val_dataloader()), "valid")
 
 
 # ---------------------------------------------------------------- earlier runs: resume or keep

@@ -1,0 +1,51 @@
+"""``laserjnd check-precision CHECKPOINT INPUT...``: let ``auto`` decide bf16 for weights from elsewhere.
+
+Measures what bf16 changes in the checkpoint's predictions on the named images, folders and videos
+(frames it will not be tested on) and records it in the checkpoint, where ``--precision auto`` reads
+it. A plain laserjnd checkpoint is updated in place (weights unchanged); Lightning and safetensors
+files, or ``--output``, give a new file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import BadInputError
+from ..utils.atomic import refuse_existing
+from .common import Verbose, check_output_file, configure_output
+
+
+def check_precision_command(
+    checkpoint: Annotated[Path, typer.Argument(help="laserjnd checkpoint (.pt, Lightning .ckpt, .safetensors)")],
+    inputs: Annotated[list[Path], typer.Argument(metavar="INPUT", help="images, folders (recursive) and videos the model will not be tested on")],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="write here instead of updating CHECKPOINT")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="replace an existing --output file")] = False,
+    frames: Annotated[int, typer.Option("--frames", min=1, help="frames sampled per video")] = 8,
+    verbose: Verbose = 0,
+) -> None:
+    """Measure bf16's change on these weights and record it, so --precision auto may use bf16."""
+    configure_output(verbose)
+    from ..inference.batch import expand_inputs
+    from ..inference.precision_check import check_precision, read_frames, rewritable_in_place, verdict
+
+    if not checkpoint.is_file():
+        raise BadInputError(checkpoint, "file not found" if not checkpoint.exists() else "is not a file")
+    check_output_file(output, "--output", inputs)
+    if output is None and not rewritable_in_place(checkpoint):
+        raise BadInputError(checkpoint, "is not a plain laserjnd checkpoint (.pt); give --output FILE.pt for the checked copy")
+    if output is not None:
+        check_output_file(output, "--output", [checkpoint])
+        refuse_existing(output, "--output", overwrite)
+    items = expand_inputs(list(inputs))
+    record, unit = check_precision(checkpoint, read_frames(items, frames), source=_named(inputs),
+                                   output=output or checkpoint)
+    print(f"{verdict(record, unit.upper())} -> {output or checkpoint}")
+
+
+def _named(inputs: list[Path], shown: int = 3) -> str:
+    """Where the frames came from, short enough for the checkpoint's metadata."""
+    names = ", ".join(map(str, inputs[:shown]))
+    return names if len(inputs) <= shown else f"{names} and {len(inputs) - shown} more"
