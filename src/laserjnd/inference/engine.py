@@ -14,8 +14,8 @@ canonical batches:
   (AVX512-BF16 / AMX) **and** bf16 is known to cost at most ``AUTO_BF16_LIMIT`` (0.05 QP) mean
   change on these weights: measured on the validation split when ``train`` wrote the checkpoint, or
   by ``laserjnd check-precision`` for weights from elsewhere (``precision_check`` in its metadata, see
-  :func:`precision_record`), or, for shipped weights, the
-  model's static entry (``ModelEntry.auto_bf16``); fp32 otherwise. On CUDA ``auto`` is float16.
+  :func:`precision_record`), or, for shipped weights, the model's static entry
+  (``ModelEntry.auto_bf16``); fp32 otherwise. On CUDA ``auto`` is float16.
 """
 
 from __future__ import annotations
