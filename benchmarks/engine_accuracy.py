@@ -3,7 +3,7 @@
     python benchmarks/engine_accuracy.py --photos ../shared/content/kodak            # bundled default model
     python benchmarks/engine_accuracy.py --photos DIR --checkpoint run.pt
 
-Mean and max |change| of the predicted label (QP) per engine (torch fp32/bf16, onnxruntime
+Mean and max |change| of the predicted label (QP) per engine (torch fp32/bf16/int8, onnxruntime
 fp32/int8) against the plain eager fp32 model, over held-out photos, through ``Predictor`` (the path
 users run). ``ModelEntry.auto_bf16`` may be set only where torch-bf16's mean change is <= 0.05 QP.
 Raw JSON to benchmarks/results/engine_accuracy-<model>.json.
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-ENGINES = {"torch-fp32": ("torch", "fp32"), "torch-bf16": ("torch", "bf16"),
+ENGINES = {"torch-fp32": ("torch", "fp32"), "torch-bf16": ("torch", "bf16"), "torch-int8": ("torch", "int8"),
            "onnxruntime-fp32": ("onnxruntime", "fp32"), "onnxruntime-int8": ("onnxruntime", "int8")}
 
 

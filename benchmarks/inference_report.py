@@ -18,7 +18,7 @@ HERE = Path(__file__).parent
 RESULTS = HERE / "results"
 WEIGHT_NOTES = {  # what a raw file's "weights" field cannot say
     "lat": "lat: a checkpoint trained 3 epochs on 72 proxy-labelled CID22 photos (not committed); its predictions "
-           "hardly vary, so it cannot vouch for bf16, and the published models keep fp32 under `auto`.",
+           "hardly vary, so it cannot vouch for a reduced precision, and the published models keep fp32 under `auto`.",
     "mj-lite": "mj-lite: the weights bundled as the default until d5447ed (replaced by the texture model); "
                "`git show d5447ed^:src/laserjnd/zoo/weights/default.safetensors > runs/mj-lite-d5447ed.safetensors`.",
     "texture": "texture: the bundled default; Kodak was in its training set (a precision's change, not accuracy, "
@@ -47,12 +47,13 @@ def speed_section(data: dict) -> list[str]:
            f"{', '.join(f'{x:.2f}' for x in data.get('load_average_after', []))}.", ""]
     for b in s["batch_sizes"]:
         out += [f"### Batch {b} (ms per frame)", "",
-                "| model | input | fp32 | bf16 | Keras | fp32/Keras | bf16/Keras | auto = | auto/Keras |",
-                "|---|---|---|---|---|---|---|---|---|"]
+                "| model | input | fp32 | bf16 | int8 | Keras | fp32/Keras | bf16/Keras | int8/Keras | auto = | auto/Keras |",
+                "|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in rows:
             g = lambda k: r.get(f"{k} b{b}")  # noqa: E731
             out.append(f"| {r['model']} | {r['input']} | {_num(g('fp32 ms/f'))} | {_num(g('bf16 ms/f'))} | "
-                       f"{_num(g('keras ms/f'))} | {_num(g('fp32/keras'), 2)} | {_num(g('bf16/keras'), 2)} | "
+                       f"{_num(g('int8 ms/f'))} | {_num(g('keras ms/f'))} | {_num(g('fp32/keras'), 2)} | "
+                       f"{_num(g('bf16/keras'), 2)} | {_num(g('int8/keras'), 2)} | "
                        f"{r.get('auto =', '-')} | {_num(g('auto/keras'), 2)} |")
         out.append("")
     if any(r["model"].startswith("e2e-lat") for r in rows):
@@ -60,42 +61,64 @@ def speed_section(data: dict) -> list[str]:
                 "reconstruction output; the Keras network computes both of its outputs.", ""]
     b4 = [r for r in rows if r.get("keras ms/f b4")]
     if b4:
-        fp32_ok = [r["model"] for r in b4 if r["fp32/keras b4"] <= FP32_TARGET]
-        bf16_ok = [r["model"] for r in b4 if r["bf16/keras b4"] <= SPEED_TARGET]
-        auto_ok = [r["model"] for r in b4 if (r.get("auto/keras b4") or 9) <= SPEED_TARGET]
-        out += ["Targets at batch 4 (issue 13): fp32 no slower than Keras - met by "
-                f"{len(fp32_ok)}/{len(b4)} ({', '.join(fp32_ok) or 'none'}); bf16 at most 0.5x Keras - met by "
-                f"{len(bf16_ok)}/{len(b4)} ({', '.join(bf16_ok) or 'none'}); `auto` at most 0.5x Keras - met by "
-                f"{len(auto_ok)}/{len(b4)} ({', '.join(auto_ok) or 'none'}).", ""]
+        def met(key, target):
+            ok = [r["model"] for r in b4 if (r.get(key) or 9) <= target]
+            return f"{len(ok)}/{len(b4)} ({', '.join(ok) or 'none'})"
+
+        out += [f"Targets at batch 4 (issue 13): fp32 no slower than Keras - met by {met('fp32/keras b4', FP32_TARGET)}; "
+                f"bf16 at most {SPEED_TARGET}x Keras - met by {met('bf16/keras b4', SPEED_TARGET)}; int8 at most "
+                f"{SPEED_TARGET}x Keras - met by {met('int8/keras b4', SPEED_TARGET)}; `auto` at most {SPEED_TARGET}x "
+                f"Keras - met by {met('auto/keras b4', SPEED_TARGET)}.", ""]
     return out
 
 
 def floor_section(data: dict) -> list[str]:
-    """Batch 4: the Predictor, the engine alone and the time inside its convs, against Keras; the
-    heaviest conv in fp32, bf16 and int8."""
+    """Per precision at batch 4 (else the largest batch run): the Predictor, the engine alone and the
+    time inside its convs, against Keras; the heaviest conv per precision."""
     rows, cpu = data["rows"], data.get("cpu") or {}
+    sizes = (data.get("settings") or {}).get("batch_sizes") or [4]
+    b = 4 if 4 in sizes else max(sizes)
     units = ", ".join(f"{u} {'yes' if cpu.get(u) else 'no'}" for u in ("avx512_bf16", "avx512_vnni", "amx_bf16"))
-    out = ["## Where the time goes (batch 4)", "", f"`{data['command']}`", "",
+    precisions = [p for p in ("fp32", "bf16", "int8") if any(f"{p} ms/f b{b}" in r for r in rows)]
+    out = [f"## Where the time goes (batch {b})", "", f"`{data['command']}`", "",
            f"CPU: {cpu.get('model', '?')}, {cpu.get('cores', '?')} cores ({units}). *Predictor*: decoded 720p "
            "frames through `Predictor.predict_rgb` (resize included); *engine*: the same engine on a ready batch; "
            "*convs*: the part of the engine's time spent inside its conv layers (timed by hooks), which run "
            "through oneDNN as TensorFlow's do. Ratios are to the Keras network's time per frame in the same run.", "",
-           "| model | Keras | fp32 Predictor | fp32 engine | fp32 convs | convs/Keras | bf16 Predictor | bf16 engine "
-           "| bf16 convs | convs/Keras |", "|---|---|---|---|---|---|---|---|---|---|"]
+           "| model | Keras | precision | Predictor | engine | convs | Predictor/Keras | convs/Keras |",
+           "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        k = r.get("keras ms/f b4")
-        g = lambda key: r.get(f"{key} b4")  # noqa: E731
+        k = r.get(f"keras ms/f b{b}")
         ratio = lambda v: _num(v / k if v is not None and k else None, 2)  # noqa: E731
-        out.append(f"| {r['model']} | {_num(k)} | {_num(g('fp32 ms/f'))} | {_num(g('fp32 engine ms/f'))} | "
-                   f"{_num(g('fp32 conv ms/f'))} | {ratio(g('fp32 conv ms/f'))} | {_num(g('bf16 ms/f'))} | "
-                   f"{_num(g('bf16 engine ms/f'))} | {_num(g('bf16 conv ms/f'))} | {ratio(g('bf16 conv ms/f'))} |")
-    floor = [r["model"] for r in rows if r.get("keras ms/f b4") and (r.get("bf16 conv ms/f b4") or 0)
-             / r["keras ms/f b4"] > SPEED_TARGET]
-    engine_ok = [r["model"] for r in rows if r.get("keras ms/f b4") and r.get("fp32 engine ms/f b4")
-                 and r["fp32 engine ms/f b4"] <= FP32_TARGET * r["keras ms/f b4"]]
-    extra = [r["fp32 ms/f b4"] - r["fp32 engine ms/f b4"] for r in rows
-             if r.get("fp32 ms/f b4") is not None and r.get("fp32 engine ms/f b4") is not None]
-    extra.sort()
+        for p in precisions:
+            g = lambda key: r.get(f"{p} {key} b{b}")  # noqa: E731
+            out.append(f"| {r['model']} | {_num(k)} | {p} | {_num(g('ms/f'))} | {_num(g('engine ms/f'))} | "
+                       f"{_num(g('conv ms/f'))} | {ratio(g('ms/f'))} | {ratio(g('conv ms/f'))} |")
+    out += _floor_findings(rows, b)
+    out += ["", "The heaviest conv of each model, ms per frame, in each precision's engine:", "",
+            "| model | layer | " + " | ".join(precisions) + " | int8/fp32 |", "|---|---|" + "---|" * (len(precisions) + 1)]
+    for r in rows:
+        f32, i8 = r.get("heaviest fp32 ms/f"), r.get("heaviest int8 ms/f")
+        cells = " | ".join(_num(r.get(f"heaviest {p} ms/f")) for p in precisions)
+        out.append(f"| {r['model']} | `{r.get('heaviest conv', '-')}` | {cells} | "
+                   f"{_num(i8 / f32 if i8 and f32 else None, 2)} |")
+    return out + [""]
+
+
+def _floor_findings(rows: list[dict], b: int) -> list[str]:
+    """The sentences the floor table supports, computed from it."""
+    keras = {r["model"]: r.get(f"keras ms/f b{b}") for r in rows}
+    g = lambda r, key: r.get(f"{key} b{b}")  # noqa: E731
+
+    def models_where(test) -> list[str]:
+        return [r["model"] for r in rows if keras[r["model"]] and test(r, keras[r["model"]])]
+
+    engine_ok = models_where(lambda r, k: (g(r, "fp32 engine ms/f") or 1e12) <= FP32_TARGET * k)
+    floor = models_where(lambda r, k: (g(r, "bf16 conv ms/f") or 0) > SPEED_TARGET * k)
+    int8_ok = models_where(lambda r, k: (g(r, "int8 ms/f") or 1e12) <= SPEED_TARGET * k)
+    extra = sorted(g(r, "fp32 ms/f") - g(r, "fp32 engine ms/f") for r in rows
+                   if g(r, "fp32 ms/f") is not None and g(r, "fp32 engine ms/f") is not None)
+    out = []
     if extra:
         out += ["", f"The fp32 engine on a ready batch is no slower than Keras for {len(engine_ok)}/{len(rows)} models "
                 f"({', '.join(engine_ok) or 'none'}); the Predictor's decoding-side work (resizing the 720p frame, "
@@ -103,22 +126,17 @@ def floor_section(data: dict) -> list[str]:
                 "column, timed on ready tensors, does not pay."]
     out += ["", f"bf16 convolutions alone take more than {SPEED_TARGET}x the Keras network's time for "
             f"{len(floor)}/{len(rows)} models ({', '.join(floor) or 'none'}): there no work around the convs "
-            f"can reach {SPEED_TARGET}x.", "",
-            "The heaviest conv of each model, ms per frame (int8: oneDNN through `torch.ops.onednn` with VNNI, per-channel int8 weights, the input "
-            "quantized per tensor from its own range (the quantizing included), the output in float32; mean relative error against the float conv on the same input; a speed probe, not a path users run):", "",
-            "| model | layer | fp32 | bf16 | int8 | int8/fp32 | int8 relative error |", "|---|---|---|---|---|---|---|"]
-    for r in rows:
-        f32, i8 = r.get("heaviest fp32 ms/f"), r.get("heaviest int8 ms/f")
-        out.append(f"| {r['model']} | `{r.get('heaviest conv', '-')}` | {_num(f32)} | {_num(r.get('heaviest bf16 ms/f'))} | "
-                   f"{_num(i8)} | {_num(i8 / f32 if i8 and f32 else None, 2)} | "
-                   f"{_num(r.get('heaviest int8 rel err'), 4)} |")
-    return out + [""]
+            f"can reach {SPEED_TARGET}x in bf16."]
+    if any(g(r, "int8 ms/f") is not None for r in rows):
+        out += ["", f"int8 through the Predictor takes at most {SPEED_TARGET}x the Keras network's time for "
+                f"{len(int8_ok)}/{len(rows)} models ({', '.join(int8_ok) or 'none'})."]
+    return out
 
 
 def accuracy_section(files: list[Path]) -> list[str]:
     out = ["## Accuracy cost of each precision and backend (trained weights)", "",
            "|change| of the predicted label against the plain eager fp32 model, through `Predictor`; "
-           "`auto` may pick bf16 only where the mean change is at most 0.05 QP. *prediction std*: how much "
+           "`auto` may pick int8 or bf16 only where its mean change is at most 0.05 QP. *prediction std*: how much "
            "the fp32 predictions vary across the photos; weights whose predictions hardly vary (a model "
            "that has not learned content) cannot vouch for a precision.", "",
            "| model | weights | photos | frames | prediction std | engine | mean abs change | max abs change |",

@@ -5,7 +5,7 @@
     python benchmarks/models.py --models mt-3ljnd --batch-sizes 1 8 --repeats 5
     python benchmarks/models.py --keras               # + the Keras twin, side by side (same thread count)
     python benchmarks/models.py --onnx                # + onnxruntime on the exported model
-    python benchmarks/models.py --floor               # + engine alone, time inside convs, int8 probe
+    python benchmarks/models.py --floor               # + engine alone, time inside convs, heaviest conv
     python benchmarks/models.py --json out.json
 
 The PyTorch columns time the path users run: ``Predictor.predict_rgb`` on decoded uint8 frames
@@ -128,11 +128,13 @@ def m_torch(ctx: Ctx) -> dict[str, Any]:
 def _conv_timer(model: torch.nn.Module) -> dict[str, float]:
     """Hooks that add each conv layer's wall time (ms) to the returned dict, by layer name."""
     from laserjnd.layers.fuse import ConvActivation2d
+    from laserjnd.layers.int8 import Int8Conv2d
 
     spent: dict[str, float] = {}
-    fused = {id(m.conv) for m in model.modules() if isinstance(m, ConvActivation2d)}
+    wrappers = (ConvActivation2d, Int8Conv2d)  # each times its own conv: the inner module is not timed twice
+    inner = {id(m.conv) for m in model.modules() if isinstance(m, wrappers)}
     for name, mod in model.named_modules():
-        if isinstance(mod, (torch.nn.Conv2d, torch.nn.ConvTranspose2d, ConvActivation2d)) and id(mod) not in fused:
+        if isinstance(mod, (torch.nn.Conv2d, torch.nn.ConvTranspose2d, *wrappers)) and id(mod) not in inner:
             def pre(m, _inp):
                 m._t0 = time.perf_counter()
 
@@ -143,40 +145,11 @@ def _conv_timer(model: torch.nn.Module) -> dict[str, float]:
     return spent
 
 
-def _int8_conv_ms(conv: torch.nn.Conv2d, x: torch.Tensor, repeats: int) -> tuple[float, float]:
-    """One conv in int8 on this CPU (oneDNN through ``torch.ops.onednn``, VNNI): per-channel int8
-    weights packed once; per call the input quantized to uint8 from its own range (plain tensor ops,
-    timed too) and the output returned in float32. A speed probe: (ms per call, relative error
-    against the float conv on the same input)."""
-    w = conv.weight.float()
-    b = None if conv.bias is None else conv.bias.float()
-    w_scale = w.abs().amax((1, 2, 3)).clamp_min(1e-12) / 127
-    w_zero = torch.zeros(w.shape[0], dtype=torch.long)
-    geometry = (list(conv.stride), list(conv.padding), list(conv.dilation), conv.groups)
-    qw = (w / w_scale.view(-1, 1, 1, 1)).round().clamp(-128, 127).to(torch.int8)
-    packed = torch.ops.onednn.qconv_prepack(qw.contiguous(memory_format=torch.channels_last), w_scale, 1.0, 0,
-                                            *geometry, None)
-    x = x.float().contiguous(memory_format=torch.channels_last)
-
-    def run():
-        lo, hi = min(float(x.amin()), 0.0), max(float(x.amax()), 0.0)
-        scale = max(hi - lo, 1e-12) / 255
-        zero = int(round(-lo / scale))
-        qx = (x / scale).round_().add_(zero).clamp_(0, 255).to(torch.uint8)
-        return torch.ops.onednn.qconv2d_pointwise(qx, scale, zero, packed, w_scale, w_zero, b, *geometry,
-                                                  1.0, 0, torch.float32, "none", [], "")
-
-    with torch.inference_mode():
-        ref = torch.nn.functional.conv2d(x, w, b, conv.stride, conv.padding, conv.dilation, conv.groups)
-        err = float((run() - ref).abs().mean() / ref.abs().mean().clamp_min(1e-12))
-        return time_per_frame_ms(run, 1, repeats, 1), err
-
-
 @measure("floor", enabled=lambda a: a.floor)
 def m_floor(ctx: Ctx) -> dict[str, Any]:
     """Where the engine's time goes: the engine alone on a ready batch, the part of it spent inside
     convolutions (what both frameworks run through oneDNN: a floor that no rewrite around the convs
-    lowers), and the heaviest conv at the largest batch timed per precision and in int8 (VNNI)."""
+    lowers), and the heaviest conv at the largest batch timed per precision."""
     from laserjnd.inference.engine import InferenceEngine
 
     out: dict[str, Any] = {}
@@ -194,27 +167,8 @@ def m_floor(ctx: Ctx) -> dict[str, Any]:
             out[f"{precision} conv ms/f b{b}"] = sum(spent.values()) / runs / b
             if b == big:
                 layer = out.setdefault("heaviest conv", max(spent, key=spent.get))
-                out[f"heaviest {precision} ms/f"] = spent[layer] / runs / b
-                if precision == "fp32":
-                    probe = _int8_probe(engine, layer, x, ctx.args.repeats)
-                    if probe is not None:
-                        out["heaviest int8 ms/f"], out["heaviest int8 rel err"] = probe
+                out[f"heaviest {precision} ms/f"] = spent[layer] / runs / b if layer in spent else None
     return out
-
-
-def _int8_probe(engine, layer: str, x: torch.Tensor, repeats: int) -> tuple[float, float] | None:
-    """``layer`` of the fp32 engine in int8 on the input it gets from batch ``x`` (the first chunk, when the
-    engine runs in chunks): (ms per frame, relative error)."""
-    module = engine.model.get_submodule(layer)
-    conv = getattr(module, "conv", module)  # a conv fused with its activation: the conv alone
-    if type(conv) is not torch.nn.Conv2d:
-        return None
-    seen: dict[str, torch.Tensor] = {}
-    handle = module.register_forward_pre_hook(lambda m, inp: seen.setdefault("x", inp[0]))
-    engine(x)
-    handle.remove()
-    ms, err = _int8_conv_ms(conv, seen["x"], repeats)
-    return ms / len(seen["x"]), err
 
 
 @measure("keras", enabled=lambda a: a.keras and not isinstance(_keras_builder(), str))
@@ -365,7 +319,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 4, 8])
-    p.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
+    p.add_argument("--precisions", nargs="+", default=["fp32", "bf16", "int8"], choices=["fp32", "bf16", "int8"])
     p.add_argument("--frame-size", type=parse_size, default=(720, 1280), help="decoded frame HxW fed to the Predictor")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
     p.add_argument("--quick", action="store_true", help=f"{QUICK_SIZE[0]}x{QUICK_SIZE[1]}, 3 repeats: a smoke run")

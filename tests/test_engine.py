@@ -113,24 +113,33 @@ def test_engine_fuses_conv_activations_on_the_cpu_only_in_its_copy():
     assert sum(type(m) is nn.ReLU for m in model.modules()) >= 13
 
 
-def test_auto_follows_the_bf16_change_recorded_for_these_weights(monkeypatch):
+def test_auto_follows_the_changes_recorded_for_these_weights(monkeypatch):
     from laserjnd.inference.engine import make_engine
 
     monkeypatch.setattr(engine_mod, "cpu_has_bf16", lambda: True)
+    monkeypatch.setattr(engine_mod, "cpu_has_int8", lambda: True)
     model, _ = small_model("mj-lite")
     allows = replace(model_entry("mj-lite"), auto_bf16=True)  # an entry whose shipped weights allow bf16 ...
     monkeypatch.setattr(models_mod, "model_entry", lambda name: allows)
     assert make_engine(model, "torch", "auto", "cpu").precision == "bf16"
 
-    def payload(change):
-        return {"meta": {"precision_check": {"bf16": {"mean_abs_change": change, "frames": 4}}}}
+    def payload(bf16, int8=None):
+        check = {"bf16": {"mean_abs_change": bf16, "frames": 4}}
+        if int8 is not None:
+            check["int8"] = {"mean_abs_change": int8, "frames": 4}
+        return {"meta": {"precision_check": check}}
 
     assert make_engine(model, "torch", "auto", "cpu", payload(0.01)).precision == "bf16"
     assert make_engine(model, "torch", "auto", "cpu", payload(0.2)).precision == "fp32"  # ... but a measurement decides
+    assert make_engine(model, "torch", "auto", "cpu", payload(0.01, 0.03)).precision == "int8"  # the faster one
+    assert make_engine(model, "torch", "auto", "cpu", payload(0.01, 0.08)).precision == "bf16"  # int8 costs too much
     assert make_engine(model, "torch", "fp32", "cpu", payload(0.01)).precision == "fp32"  # explicit wins
     x = torch.rand(3, 3, 64, 64)
-    check = engine_mod.precision_change(model, [x[:2], x[2:]])
-    assert check["frames"] == 3 and 0 <= check["mean_abs_change"] <= check["max_abs_change"]
+    record = engine_mod.precision_record(model, iter([x[:2], x[2:]]), "test frames")
+    assert set(record) == {"int8", "bf16"}  # both measured on one pass over the frames
+    for check in record.values():
+        assert check["frames"] == 3 and check["split"] == "test frames"
+        assert 0 < check["mean_abs_change"] <= check["max_abs_change"]
 
 
 def test_frames_run_in_chunks_when_activations_are_huge(monkeypatch):
@@ -175,18 +184,63 @@ def test_keeping_freed_memory_can_be_switched_off(monkeypatch):
         memory.keep_freed_memory.cache_clear()
 
 
-def test_auto_picks_bf16_only_with_bf16_units_and_a_model_that_allows_it(monkeypatch):
+def test_auto_picks_a_reduced_precision_only_with_native_units_and_weights_that_allow_it(monkeypatch):
     cpu = torch.device("cpu")
+    both = frozenset({"int8", "bf16"})
     monkeypatch.setattr(engine_mod, "cpu_has_bf16", lambda: True)
-    assert resolve_precision("auto", cpu, auto_bf16=True) == "bf16"
-    assert resolve_precision("auto", cpu, auto_bf16=False) == "fp32"
+    monkeypatch.setattr(engine_mod, "cpu_has_int8", lambda: False)
+    assert resolve_precision("auto", cpu, frozenset({"bf16"})) == "bf16"
+    assert resolve_precision("auto", cpu, both) == "bf16"  # no int8 units
+    assert resolve_precision("auto", cpu, frozenset()) == "fp32"
+    monkeypatch.setattr(engine_mod, "cpu_has_int8", lambda: True)
+    assert resolve_precision("auto", cpu, both) == "int8"
     monkeypatch.setattr(engine_mod, "cpu_has_bf16", lambda: False)
-    assert resolve_precision("auto", cpu, auto_bf16=True) == "fp32"
-    assert resolve_precision("bf16", cpu, auto_bf16=False) == "bf16"  # asked for explicitly
+    assert resolve_precision("auto", cpu, frozenset({"bf16"})) == "fp32"
+    assert resolve_precision("bf16", cpu) == "bf16"  # asked for explicitly
+    assert resolve_precision("int8", cpu) == "int8"
     with pytest.raises(JNDError, match="CUDA"):
-        resolve_precision("fp16", cpu, auto_bf16=False)
+        resolve_precision("fp16", cpu)
+    with pytest.raises(JNDError, match="on the CPU"):
+        resolve_precision("int8", torch.device("cuda"))
     with pytest.raises(JNDError, match="--precision"):
-        resolve_precision("int4", cpu, auto_bf16=False)
+        resolve_precision("int4", cpu)
+
+
+def test_an_int8_conv_stays_close_to_the_float_conv():
+    from laserjnd.layers.int8 import Int8Conv2d
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 16, 20, 24).contiguous(memory_format=torch.channels_last)  # negatives: asymmetric range
+    for act, stride in [(None, 1), (nn.ReLU(), 1), (nn.LeakyReLU(0.2), 2)]:
+        conv = nn.Conv2d(16, 32, 3, stride=stride, padding=1)
+        q = Int8Conv2d(conv, act)
+        with torch.inference_mode():
+            want = conv(x) if act is None else act(conv(x))
+            got = q(x)
+        assert got.dtype == torch.float32 and got.shape == want.shape
+        rel = float((got - want).abs().mean() / want.abs().mean())
+        assert 0 < rel < 0.02, (act, rel)  # quantised: close, not equal
+        if isinstance(act, nn.LeakyReLU):
+            assert (got < 0).any()  # the slope was applied, not a ReLU
+        with torch.enable_grad():  # with gradients (training) the float module runs
+            assert torch.equal(q(x), want)
+        with torch.inference_mode():  # a non-finite input takes the float path, as fp32 would
+            assert torch.isnan(q(torch.full_like(x, float("nan")))).all()
+
+
+@pytest.mark.parametrize("name", [n for n in list_models() if n != "constant"])
+def test_int8_engine_quantises_every_conv_and_stays_close(name):
+    model, size = small_model(name)
+    x = torch.rand(2, 3, *size)
+    fp32 = InferenceEngine(model, "fp32", "cpu")
+    ref = fp32(x)
+    int8 = InferenceEngine(model, "int8", "cpu")
+    assert int8.quantized == sum(type(m) is nn.Conv2d for m in fp32.model.modules())  # convs as the engine runs them
+    out = int8(x)
+    for k in ref:
+        scale = ref[k].abs().max().clamp_min(1e-6)
+        # untrained weights: bf16 moves these outputs by up to ~20 % too (lat)
+        assert torch.isfinite(out[k]).all() and ((out[k] - ref[k]).abs().max() / scale) < 0.3, k
 
 
 def test_cli_precision_option(tmp_path, photo, capsys):

@@ -32,26 +32,29 @@ def photos(tmp_path, photo) -> Path:
     return d
 
 
-def test_the_record_is_what_bf16_changes_and_auto_follows_it(ckpt, photos, capsys):
+def test_the_record_is_what_int8_and_bf16_change_and_auto_follows_it(ckpt, photos, capsys):
     from laserjnd import load
     from laserjnd.checkpoint import read_checkpoint
-    from laserjnd.inference.engine import AUTO_BF16_LIMIT, cpu_has_bf16
+    from laserjnd.inference.engine import AUTO_LIMIT, REDUCED, cpu_has
 
     before = read_checkpoint(ckpt)
     assert load(ckpt).engine.precision == "fp32"  # no record: auto keeps fp32
     assert main(["check-precision", str(ckpt), str(photos)]) == 0
     after = read_checkpoint(ckpt)
-    bf16 = after["meta"]["precision_check"]["bf16"]
-    assert bf16["frames"] == 5 and 0 <= bf16["mean_abs_change"] <= bf16["max_abs_change"]
+    record = after["meta"]["precision_check"]
+    assert set(record) == {"int8", "bf16"}
+    for check in record.values():
+        assert check["frames"] == 5 and 0 <= check["mean_abs_change"] <= check["max_abs_change"]
     assert after["meta"]["note"] == "kept"  # the rest of the metadata, and the weights, unchanged
     assert all(torch.equal(before["state_dict"][k], after["state_dict"][k]) for k in before["state_dict"])
     line = capsys.readouterr().out
     assert "5 frames" in line and str(ckpt) in line
-    expected = "bf16" if cpu_has_bf16() and bf16["mean_abs_change"] <= AUTO_BF16_LIMIT else "fp32"
-    assert load(ckpt).engine.precision == expected
+    expected = next((p for p in REDUCED if cpu_has(p) and record[p]["mean_abs_change"] <= AUTO_LIMIT), "fp32")
+    assert load(ckpt).engine.precision == expected and f"auto on this CPU: {expected}" in line
 
-    # a record over the limit keeps auto in fp32, whatever the CPU
-    after["meta"]["precision_check"]["bf16"]["mean_abs_change"] = 2 * AUTO_BF16_LIMIT
+    # records over the limit keep auto in fp32, whatever the CPU
+    for check in after["meta"]["precision_check"].values():
+        check["mean_abs_change"] = 2 * AUTO_LIMIT
     torch.save(after, ckpt)
     assert load(ckpt).engine.precision == "fp32"
 

@@ -1,6 +1,6 @@
-"""``laserjnd check-precision CHECKPOINT INPUT...``: let ``auto`` decide bf16 for weights from elsewhere.
+"""``laserjnd check-precision CHECKPOINT INPUT...``: let ``auto`` decide int8/bf16 for weights from elsewhere.
 
-Measures what bf16 changes in the checkpoint's predictions on the named images, folders and videos
+Measures what int8 and bf16 change in the checkpoint's predictions on the named images, folders and videos
 (frames it will not be tested on) and records it in the checkpoint, where ``--precision auto`` reads
 it. A plain laserjnd checkpoint is updated in place (weights unchanged); Lightning and safetensors
 files, or ``--output``, give a new file.
@@ -26,7 +26,7 @@ def check_precision_command(
     frames: Annotated[int, typer.Option("--frames", min=1, help="frames sampled per video")] = 8,
     verbose: Verbose = 0,
 ) -> None:
-    """Measure bf16's change on these weights and record it, so --precision auto may use bf16."""
+    """Measure what int8 and bf16 change on these weights and record it, for --precision auto."""
     configure_output(verbose)
     from ..inference.batch import expand_inputs
     from ..inference.precision_check import check_precision, read_frames, rewritable_in_place, verdict

@@ -56,7 +56,8 @@ def predict_command(
     batch_size: int = typer.Option(8, "--batch-size", "--batch_size", min=1),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:N or mps (default: cuda if available)"),
     precision: Annotated[InferencePrecision, typer.Option(
-        "--precision", help="auto: bf16 where the CPU has bf16 units and the model allows it, else fp32; int8: onnxruntime")] = "auto",
+        "--precision", help="auto: int8 or bf16 where the CPU runs it natively and it was measured to change "
+                            "these weights' predictions little (train, check-precision), else fp32")] = "auto",
     backend: Annotated[Backend, typer.Option("--backend", help="torch, or onnxruntime (the model exported to ONNX)")] = "torch",
     encode: Optional[Path] = typer.Option(None, "--encode", help="folder: write each image encoded at its predicted JND level"),
     encode_level: int = typer.Option(1, "--encode-level", min=1, max=3, help="which JND level to encode at"),

@@ -10,12 +10,14 @@ canonical batches:
   TensorFlow "same" padding without a padded copy (``layers/same_padding.py``), channels_last
   memory format, called under ``torch.inference_mode()``;
 - precision: ``fp32``, ``bf16`` (CPU autocast; dense layers stay in float32, where bf16 costs the
-  most accuracy for the least time), or ``auto``: bf16 only when the CPU has native bf16 units
-  (AVX512-BF16 / AMX) **and** bf16 is known to cost at most ``AUTO_BF16_LIMIT`` (0.05 QP) mean
-  change on these weights: measured on the validation split when ``train`` wrote the checkpoint, or
-  by ``laserjnd check-precision`` for weights from elsewhere (``precision_check`` in its metadata, see
-  :func:`precision_record`), or, for shipped weights, the model's static entry
-  (``ModelEntry.auto_bf16``); fp32 otherwise. On CUDA ``auto`` is float16.
+  most accuracy for the least time), ``int8`` (CPU: convs through oneDNN's quantised kernels with
+  per-channel weights and inputs quantised per call, ``layers/int8.py``; everything else float32), or
+  ``auto``: the fastest of int8 and bf16 that the CPU runs natively (VNNI / AVX512-BF16, AMX) **and**
+  that is known to cost at most ``AUTO_LIMIT`` (0.05 QP) mean change on these weights: measured on
+  the validation split when ``train`` wrote the checkpoint, or by ``laserjnd check-precision`` for
+  weights from elsewhere (``precision_check`` in its metadata, see :func:`precision_record`), or, for
+  shipped weights, the model's static entry (``ModelEntry.auto_bf16``); fp32 otherwise. On CUDA
+  ``auto`` is float16.
 """
 
 from __future__ import annotations
@@ -32,34 +34,53 @@ from torch import nn
 from ..errors import JNDError
 from ..utils.memory import keep_freed_memory
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")  # int8: onnxruntime only
+PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
+REDUCED = ("int8", "bf16")  # what ``auto`` may pick on a CPU, fastest first
 ACTIVATION_BUDGET = 256 * 2**20  # bytes: a batch whose largest activation exceeds this runs in chunks
-AUTO_BF16_LIMIT = 0.05  # mean |change| of the predicted label (QP / quality steps) that auto may cost
+AUTO_LIMIT = 0.05  # mean |change| of the predicted label (QP / quality steps) that auto may cost
 
 
 @functools.lru_cache(maxsize=1)
+def _cpu_flags() -> str:
+    try:
+        return Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
+
+
 def cpu_has_bf16() -> bool:
     """Native bf16 arithmetic on this CPU (AVX512-BF16 or AMX-BF16), read from /proc/cpuinfo."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return " avx512_bf16" in flags or " amx_bf16" in flags
+    return any(f" {unit}" in _cpu_flags() for unit in ("avx512_bf16", "amx_bf16"))
 
 
-def resolve_precision(precision: str, device: torch.device, auto_bf16: bool) -> str:
-    """``auto`` -> the precision this device and model get; explicit values are checked."""
+def cpu_has_int8() -> bool:
+    """Native int8 dot products (VNNI or AMX-INT8) and PyTorch's oneDNN quantised conv."""
+    from ..layers.int8 import int8_conv_available
+
+    units = any(f" {unit}" in _cpu_flags() for unit in ("avx512_vnni", "avx_vnni", "amx_int8"))
+    return units and int8_conv_available()
+
+
+def cpu_has(precision: str) -> bool:
+    return {"int8": cpu_has_int8, "bf16": cpu_has_bf16}[precision]()
+
+
+def resolve_precision(precision: str, device: torch.device, allowed: frozenset[str] = frozenset()) -> str:
+    """``auto`` -> the precision this device and these weights get (``allowed``: the reduced precisions
+    known to cost at most ``AUTO_LIMIT``); explicit values are checked."""
+    from ..layers.int8 import int8_conv_available
+
     if precision not in PRECISIONS:
         raise JNDError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    if precision == "int8":
-        raise JNDError("--precision int8 is for --backend onnxruntime")
+    if precision == "int8" and (device.type != "cpu" or not int8_conv_available()):
+        raise JNDError("--precision int8 runs on the CPU, with PyTorch's oneDNN (x86) quantised ops")
     if precision == "fp16" and device.type != "cuda":
-        raise JNDError("--precision fp16 needs a CUDA device; on the CPU use bf16 or fp32")
+        raise JNDError("--precision fp16 needs a CUDA device; on the CPU use bf16, int8 or fp32")
     if precision != "auto":
         return precision
     if device.type == "cuda":
         return "fp16"
-    return "bf16" if auto_bf16 and cpu_has_bf16() else "fp32"
+    return next((p for p in REDUCED if p in allowed and cpu_has(p)), "fp32")
 
 
 class Float32Linear(nn.Module):
@@ -89,54 +110,78 @@ def _cast_convs(model: nn.Module, dtype: torch.dtype) -> None:
             m.to(dtype)
 
 
-def recorded_bf16_change(payload: dict | None) -> float | None:
-    """The bf16 mean |change| a checkpoint's training measured on its validation split, if any."""
+def recorded_changes(payload: dict | None) -> dict[str, float]:
+    """The mean |change| per reduced precision measured on a checkpoint's weights (``precision_check``
+    in its metadata, written by :func:`precision_record`); empty when it carries none."""
     check = ((payload or {}).get("meta") or {}).get("precision_check") or {}
-    value = (check.get("bf16") or {}).get("mean_abs_change")
-    return float(value) if isinstance(value, (int, float)) else None
+    values = {p: (check.get(p) or {}).get("mean_abs_change") for p in REDUCED}
+    return {p: float(v) for p, v in values.items() if isinstance(v, (int, float))}
 
 
 def precision_record(model: nn.Module, batches, source: str) -> dict:
-    """What a checkpoint's ``meta.precision_check`` holds: bf16's change on ``batches`` (canonical frames
-    the model will not be tested on) and where they came from; :func:`recorded_bf16_change` reads it."""
-    return {"bf16": precision_change(model, batches) | {"split": source}}
+    """What a checkpoint's ``meta.precision_check`` holds: each reduced precision's change on ``batches``
+    (canonical frames the model will not be tested on) and where they came from."""
+    from ..layers.int8 import int8_conv_available
+
+    precisions = [p for p in REDUCED if p != "int8" or int8_conv_available()]
+    return {p: change | {"split": source} for p, change in precision_changes(model, batches, precisions).items()}
 
 
-def precision_change(model: nn.Module, batches, precision: str = "bf16", max_frames: int = 64) -> dict:
-    """Mean and max |change| of the JND outputs under ``precision`` against fp32 (CPU), over canonical
-    frame batches (e.g. the validation split): what ``auto`` reads before choosing bf16."""
-    fp32, low = InferenceEngine(model, "fp32", "cpu"), InferenceEngine(model, precision, "cpu")
-    diffs, n = [], 0
+def precision_changes(model: nn.Module, batches, precisions=("bf16",), max_frames: int = 64) -> dict[str, dict]:
+    """Mean and max |change| of the JND outputs under each of ``precisions`` against fp32 (CPU), over
+    canonical frame batches (e.g. the validation split), read once: what ``auto`` decides by."""
+    fp32 = InferenceEngine(model, "fp32", "cpu")
+    low = {p: InferenceEngine(model, p, "cpu") for p in precisions}
+    diffs: dict[str, list[torch.Tensor]] = {p: [] for p in precisions}
+    n = 0
     for batch in batches:
         batch = batch[: max_frames - n]
-        diffs.append((low(batch)["jnd"] - fp32(batch)["jnd"]).abs())
+        ref = fp32(batch)["jnd"]
+        for p, engine in low.items():
+            diffs[p].append((engine(batch)["jnd"] - ref).abs())
         n += len(batch)
         if n >= max_frames:
             break
-    d = torch.cat(diffs) if diffs else torch.zeros(0)
-    return {"mean_abs_change": float(d.mean()) if n else None, "max_abs_change": float(d.max()) if n else None,
-            "frames": n, "cpu_has_bf16": cpu_has_bf16()}
+    return {p: _change(torch.cat(d) if d else torch.zeros(0)) | {"frames": n, "native": cpu_has(p)}
+            for p, d in diffs.items()}
+
+
+def _change(d: torch.Tensor) -> dict:
+    some = d.numel() > 0
+    return {"mean_abs_change": float(d.mean()) if some else None, "max_abs_change": float(d.max()) if some else None}
+
+
+def within_limit(recorded: dict[str, float]) -> frozenset[str]:
+    """The precisions whose measured mean |change| ``auto`` accepts."""
+    return frozenset(p for p, change in recorded.items() if change <= AUTO_LIMIT)
+
+
+def _allowed(name: str, recorded: dict[str, float] | None) -> frozenset[str]:
+    """Reduced precisions ``auto`` may use: as measured on these weights, else the shipped weights' entry."""
+    from ..models import model_entry
+
+    if recorded:  # measured on these very weights: that decides
+        return within_limit(recorded)
+    try:
+        return frozenset({"bf16"}) if model_entry(name).auto_bf16 else frozenset()
+    except JNDError:
+        return frozenset()
 
 
 class InferenceEngine:
     def __init__(self, model: nn.Module, precision: str = "auto", device: str | torch.device | None = None,
-                 bf16_change: float | None = None, outputs: tuple[str, ...] | None = None):
-        """``bf16_change``: the measured bf16 mean |change| on these weights (``recorded_bf16_change``);
-        ``outputs``: the outputs the caller needs (None: all), so branches feeding only others are skipped."""
+                 recorded: dict[str, float] | None = None, outputs: tuple[str, ...] | None = None):
+        """``recorded``: the measured mean |change| per reduced precision on these weights
+        (``recorded_changes``); ``outputs``: the outputs the caller needs (None: all), so branches
+        feeding only others are skipped."""
         from ..layers.fuse import fuse_conv_activation_, fuse_conv_bn_, inplace_activations_
+        from ..layers.int8 import quantize_convs_
         from ..layers.probe import probe_shapes
         from ..layers.same_padding import static_same_padding_
-        from ..models import model_entry
 
         self.device = torch.device(device) if device is not None else next(model.parameters(), torch.empty(0)).device
         spec = model.spec
-        try:
-            auto_bf16 = model_entry(spec.name).auto_bf16
-        except JNDError:
-            auto_bf16 = False
-        if bf16_change is not None:  # measured on these very weights: that decides
-            auto_bf16 = bf16_change <= AUTO_BF16_LIMIT
-        self.precision = resolve_precision(precision, self.device, auto_bf16)
+        self.precision = resolve_precision(precision, self.device, _allowed(spec.name, recorded))
         fast = copy.deepcopy(model).to(self.device).eval()
         fast.spec = spec
         if outputs is not None:
@@ -148,14 +193,15 @@ class InferenceEngine:
         self.unpadded = static_same_padding_(fast, shapes=shapes)
         self.fused = fuse_conv_activation_(fast) if self.device.type == "cpu" else 0
         inplace_activations_(fast)
-        if self.precision != "fp32":
+        self.quantized = quantize_convs_(fast) if self.precision == "int8" else 0
+        if self.precision in ("bf16", "fp16"):
             _keep_linears_fp32(fast)
             _cast_convs(fast, torch.bfloat16 if self.precision == "bf16" else torch.float16)
         if self.device.type == "cpu":
             keep_freed_memory()
         self.channels_last = self.device.type == "cpu" or self.precision != "fp32"
         self.model = fast.to(memory_format=torch.channels_last) if self.channels_last else fast
-        frame_bytes = shapes.largest_output * (4 if self.precision == "fp32" else 2)
+        frame_bytes = shapes.largest_output * (2 if self.precision in ("bf16", "fp16") else 4)
         self.chunk = max(1, ACTIVATION_BUDGET // max(1, frame_bytes))
 
     @property
@@ -163,7 +209,7 @@ class InferenceEngine:
         return self.model.spec
 
     def _autocast(self):
-        if self.precision == "fp32":
+        if self.precision not in ("bf16", "fp16"):
             return contextlib.nullcontext()
         dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
         return torch.autocast(self.device.type, dtype=dtype)
@@ -225,7 +271,7 @@ def make_engine(model: nn.Module, backend: str = "torch", precision: str = "auto
     if backend not in BACKENDS:
         raise JNDError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if backend == "torch":
-        return InferenceEngine(model, precision, device, bf16_change=recorded_bf16_change(payload), outputs=outputs)
+        return InferenceEngine(model, precision, device, recorded=recorded_changes(payload), outputs=outputs)
     if device is not None and torch.device(device).type != "cpu":
         raise JNDError("--backend onnxruntime runs on the CPU; pass --device cpu or use --backend torch")
     if precision not in ("auto", "fp32", "int8"):

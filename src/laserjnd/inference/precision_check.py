@@ -1,4 +1,4 @@
-"""Record in a checkpoint what bf16 changes on its weights, measured on frames the user names.
+"""Record in a checkpoint what int8 and bf16 change on its weights, measured on frames the user names.
 
 ``train`` records this on its validation split. Weights from elsewhere (``import-keras`` of the
 authors' files, or a checkpoint written before the check existed) carry no record, so ``auto``
@@ -18,7 +18,7 @@ import torch
 from ..checkpoint import FORMAT, is_safetensors, load_payload_file, model_from_payload, read_checkpoint
 from ..errors import BadInputError, JNDError
 from ..utils.atomic import atomic_save
-from .engine import AUTO_BF16_LIMIT, cpu_has_bf16, precision_record
+from .engine import AUTO_LIMIT, precision_record, resolve_precision, within_limit
 
 MAX_FRAMES = 64  # as for train's check: enough for a mean, cheap for the largest models
 
@@ -48,8 +48,8 @@ def rewritable_in_place(checkpoint: Path) -> bool:
 
 def check_precision(checkpoint: Path, frames: list[np.ndarray], source: str, output: Path,
                     batch_size: int = 8) -> tuple[dict[str, Any], str]:
-    """Measure bf16's change on ``frames``, write the checkpoint with the record to ``output``
-    (atomically); return the record (``{"bf16": {...}}``) and the checkpoint's label unit."""
+    """Measure each reduced precision's change on ``frames``, write the checkpoint with the record to
+    ``output`` (atomically); return the record (``{"int8": {...}, "bf16": {...}}``) and the label unit."""
     payload = read_checkpoint(checkpoint)
     model = model_from_payload(payload, checkpoint)
     if not model.spec.levels:
@@ -63,12 +63,11 @@ def check_precision(checkpoint: Path, frames: list[np.ndarray], source: str, out
 
 
 def verdict(record: dict[str, Any], unit: str) -> str:
-    """One line on what ``auto`` will do with these weights."""
-    bf16 = record["bf16"]
-    passes = bf16["mean_abs_change"] <= AUTO_BF16_LIMIT
-    said = (f"bf16 changes the predictions by {bf16['mean_abs_change']:.4f} {unit} on average "
-            f"(max {bf16['max_abs_change']:.4f}) over {bf16['frames']} frames")
-    if not passes:
-        return f"{said}: above the {AUTO_BF16_LIMIT} limit, auto keeps fp32"
-    here = "this one has them" if cpu_has_bf16() else "this one has none"
-    return f"{said}: within the {AUTO_BF16_LIMIT} limit, auto runs bf16 on CPUs with bf16 units ({here})"
+    """One line: each precision's change, and what ``auto`` will run on this CPU."""
+    changes = "; ".join(f"{p} {r['mean_abs_change']:.4f} {unit} on average (max {r['max_abs_change']:.4f})"
+                        for p, r in record.items())
+    frames = next(iter(record.values()))["frames"]
+    allowed = within_limit({p: r["mean_abs_change"] for p, r in record.items()})
+    here = resolve_precision("auto", torch.device("cpu"), allowed)
+    return (f"change against fp32 over {frames} frames: {changes}; within the {AUTO_LIMIT} limit: "
+            f"{', '.join(sorted(allowed)) or 'none'}; auto on this CPU: {here}")
