@@ -15,8 +15,8 @@ def load(checkpoint: str | Path | None = None, device: str | None = None, batch_
          precision: str = "auto", backend: str = "torch") -> Predictor:
     """Load a checkpoint written by ``laserjnd train`` (compact ``.pt`` or Lightning ``.ckpt``),
     a Keras import, or - with no argument - the default model bundled with the package.
-    ``precision``: auto, fp32, bf16 (CPU with bf16 units) or fp16 (CUDA); ``backend``: torch or
-    onnxruntime (precision fp32 or int8); see ``inference/engine.py``."""
+    ``precision``: auto, fp32, bf16, int8 (CPU) or fp16 (CUDA); ``backend``: torch or onnxruntime
+    (precision fp32 or int8); see ``inference/engine.py``."""
     if checkpoint is None:
         return Predictor.default(device=device, batch_size=batch_size, precision=precision, backend=backend)
     return Predictor.from_checkpoint(checkpoint, device=device, batch_size=batch_size, precision=precision,
