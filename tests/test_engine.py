@@ -237,7 +237,8 @@ def test_int8_engine_quantises_every_conv_and_stays_close(name):
     int8 = InferenceEngine(model, "int8", "cpu")
     assert int8.quantized == sum(type(m) is nn.Conv2d for m in fp32.model.modules())  # convs as the engine runs them
     transposed = [m for m in int8.model.modules() if type(m) is nn.ConvTranspose2d]
-    assert all(m.weight.dtype == (int8.half or torch.float32) for m in transposed)  # bf16 where the CPU has it
+    assert all(m.weight.dtype == (int8.half or torch.float32) for m in transposed)
+    assert (int8.half is not None) == (bool(transposed) and engine_mod.cpu_has_bf16())  # the rest stays float32
     out = int8(x)
     for k in ref:
         scale = ref[k].abs().max().clamp_min(1e-6)

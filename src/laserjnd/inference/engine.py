@@ -156,11 +156,13 @@ def within_limit(recorded: dict[str, float]) -> frozenset[str]:
     return frozenset(p for p, change in recorded.items() if change <= AUTO_LIMIT)
 
 
-def _half_dtype(precision: str) -> torch.dtype | None:
-    """The 16-bit float the engine's float convs run in: int8 leaves only transposed convs as float
-    (the REC decoders), which run in bf16 where the CPU has bf16 units (mj-rec: a third of its time)."""
+def _half_dtype(precision: str, model: nn.Module) -> torch.dtype | None:
+    """The 16-bit float the engine's float work runs in. int8 leaves the transposed convs (the REC
+    decoders, a third of mj-rec's time) as the only heavy float layers: a model that has them runs its
+    float remainder in bf16 where the CPU has bf16 units; any other model keeps it in float32."""
     if precision == "int8":
-        return torch.bfloat16 if cpu_has_bf16() else None
+        transposed = any(isinstance(m, nn.ConvTranspose2d) for m in model.modules())
+        return torch.bfloat16 if transposed and cpu_has_bf16() else None
     return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
 
 
@@ -202,7 +204,7 @@ class InferenceEngine:
         self.fused = fuse_conv_activation_(fast) if self.device.type == "cpu" else 0
         inplace_activations_(fast)
         self.quantized = quantize_convs_(fast) if self.precision == "int8" else 0
-        self.half = _half_dtype(self.precision)
+        self.half = _half_dtype(self.precision, fast)
         if self.half is not None:
             _keep_linears_fp32(fast)
             _cast_convs(fast, self.half)
