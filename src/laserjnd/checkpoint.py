@@ -142,7 +142,11 @@ def load_payload_file(path: str | Path) -> Any:
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load and validate the payload dict; a clear one-line error for anything that is not ours."""
     path = Path(path)
-    payload = load_payload_file(path)
+    return payload_from_raw(load_payload_file(path), path)
+
+
+def payload_from_raw(payload: Any, path: Path) -> dict[str, Any]:
+    """A file's raw content (``load_payload_file``) -> the validated payload dict."""
     if isinstance(payload, dict) and isinstance(payload.get("hyper_parameters"), dict) \
             and LIGHTNING_PAYLOAD_KEY in payload["hyper_parameters"]:  # a Lightning .ckpt of ours
         sd = payload.get("state_dict")

@@ -29,20 +29,20 @@ def check_precision_command(
     """Measure what int8 and bf16 change on these weights and record it, for --precision auto."""
     configure_output(verbose)
     from ..inference.batch import expand_inputs
-    from ..inference.precision_check import check_precision, read_frames, rewritable_in_place, verdict
+    from ..inference.precision_check import check_precision, read_for_check, read_frames, verdict
 
     if not checkpoint.is_file():
         raise BadInputError(checkpoint, "file not found" if not checkpoint.exists() else "is not a file")
-    check_output_file(output, "--output", inputs)
-    if output is None and not rewritable_in_place(checkpoint):
-        raise BadInputError(checkpoint, "is not a plain laserjnd checkpoint (.pt); give --output FILE.pt for the checked copy")
+    check_output_file(output, "--output", [checkpoint, *inputs])
     if output is not None:
-        check_output_file(output, "--output", [checkpoint])
         refuse_existing(output, "--output", overwrite)
+    payload, plain = read_for_check(checkpoint)
+    if output is None and not plain:
+        raise BadInputError(checkpoint, "is not a plain laserjnd checkpoint (.pt); give --output FILE.pt for the checked copy")
     items = expand_inputs(list(inputs))
-    record, unit = check_precision(checkpoint, read_frames(items, frames), source=_named(inputs),
-                                   output=output or checkpoint)
-    print(f"{verdict(record, unit.upper())} -> {output or checkpoint}")
+    record = check_precision(payload, checkpoint, read_frames(items, frames), source=_named(inputs),
+                             output=output or checkpoint)
+    print(f"{verdict(record, payload['label_unit'].upper())} -> {output or checkpoint}")
 
 
 def _named(inputs: list[Path], shown: int = 3) -> str:

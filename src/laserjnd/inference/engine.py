@@ -212,7 +212,7 @@ class InferenceEngine:
             keep_freed_memory()
         self.channels_last = self.device.type == "cpu" or self.precision != "fp32"
         self.model = fast.to(memory_format=torch.channels_last) if self.channels_last else fast
-        frame_bytes = shapes.largest_output * (4 if self.half is None or self.precision == "int8" else 2)
+        frame_bytes = shapes.largest_output * (2 if self.precision in ("bf16", "fp16") else 4)
         self.chunk = max(1, ACTIVATION_BUDGET // max(1, frame_bytes))
 
     @property

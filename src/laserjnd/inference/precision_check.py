@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..checkpoint import FORMAT, is_safetensors, load_payload_file, model_from_payload, read_checkpoint
+from ..checkpoint import FORMAT, is_safetensors, load_payload_file, model_from_payload, payload_from_raw
 from ..errors import BadInputError, JNDError
 from ..utils.atomic import atomic_save
 from .engine import AUTO_LIMIT, precision_record, resolve_precision, within_limit
@@ -37,20 +37,19 @@ def read_frames(items: list[tuple[str, Path]], video_frames: int, max_frames: in
     return frames[:max_frames]
 
 
-def rewritable_in_place(checkpoint: Path) -> bool:
-    """Only a plain laserjnd checkpoint is rewritten as itself; Lightning and safetensors files keep
-    their format, so their record goes to a new file."""
-    if is_safetensors(checkpoint):
-        return False
+def read_for_check(checkpoint: Path) -> tuple[dict[str, Any], bool]:
+    """The checkpoint's payload (read once), and whether it may be rewritten as itself: only a plain
+    laserjnd file; Lightning and safetensors files keep their format, so their record goes elsewhere."""
     raw = load_payload_file(checkpoint)
-    return isinstance(raw, dict) and raw.get("format") == FORMAT
+    plain = not is_safetensors(checkpoint) and isinstance(raw, dict) and raw.get("format") == FORMAT
+    return payload_from_raw(raw, checkpoint), plain
 
 
-def check_precision(checkpoint: Path, frames: list[np.ndarray], source: str, output: Path,
-                    batch_size: int = 8) -> tuple[dict[str, Any], str]:
-    """Measure each reduced precision's change on ``frames``, write the checkpoint with the record to
-    ``output`` (atomically); return the record (``{"int8": {...}, "bf16": {...}}``) and the label unit."""
-    payload = read_checkpoint(checkpoint)
+def check_precision(payload: dict[str, Any], checkpoint: Path, frames: list[np.ndarray], source: str,
+                    output: Path, batch_size: int = 8) -> dict[str, Any]:
+    """Measure each reduced precision's change on ``frames`` and write ``payload`` (read from
+    ``checkpoint``) with the record to ``output`` (atomically); return the record (``{"int8": {...},
+    "bf16": {...}}``)."""
     model = model_from_payload(payload, checkpoint)
     if not model.spec.levels:
         raise BadInputError(checkpoint, f"model {model.spec.name!r} predicts no JND level; nothing to check")
@@ -59,7 +58,7 @@ def check_precision(checkpoint: Path, frames: list[np.ndarray], source: str, out
     record = precision_record(model, batches, source)
     payload["meta"] = dict(payload.get("meta") or {}) | {"precision_check": record}
     atomic_save(output, lambda tmp: torch.save(payload, tmp))
-    return record, payload["label_unit"]
+    return record
 
 
 def verdict(record: dict[str, Any], unit: str) -> str:

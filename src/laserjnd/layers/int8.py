@@ -4,11 +4,12 @@ Weights are quantised per output channel (symmetric int8) and packed once. Each 
 input per tensor from the input's own range (asymmetric uint8: no calibration data, nothing to
 record per checkpoint) and returns float32, so every other layer runs as in fp32. A ReLU after the
 conv is a post-op of the same call; oneDNN has no int8 LeakyReLU post-op, so that one runs after.
-Transposed convs stay float (the engine runs a model that has them in bf16 where the CPU has bf16 units).
+Transposed convs stay float (the engine runs a model that has them in bf16 where the CPU has bf16
+units).
 
 Measured through the engine (batch 4, 2 threads, AVX512-VNNI): lat 82 -> 31 ms/frame, mt-3ljnd
-357 -> 111, mj-rec (its decoders in bf16) about 1400 -> 605. The accuracy cost depends on the weights, so ``auto`` uses int8 only where it was
-measured (``inference/engine.py``).
+357 -> 111, mj-rec (its decoders in bf16) about 1400 -> 605. The accuracy cost depends on the
+weights, so ``auto`` uses int8 only where it was measured (``inference/engine.py``).
 """
 
 from __future__ import annotations

@@ -282,8 +282,8 @@ def train_model(model_name: str, model_cfg: dict[str, Any], tc: TrainConfig) -> 
 
 
 def precision_check(model, dm) -> dict[str, Any]:
-    """What bf16 inference changes on these weights, measured on the validation split (never test):
-    ``auto`` picks bf16 only when the mean change is small (``inference/engine.py``)."""
+    """What int8 and bf16 inference change on these weights, measured on the validation split (never
+    test): ``auto`` picks one only when its mean change is small (``inference/engine.py``)."""
     from ..inference.engine import precision_record
 
     return precision_record(model, (b["frame"] for b in dm.val_dataloader()), "valid")
