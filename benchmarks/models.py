@@ -37,6 +37,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads: no start-up chatter in the table
 import torch  # noqa: E402
 
+from laserjnd.inference.engine import REDUCED
 from laserjnd.layers.fuse import fuse_conv_bn_
 from laserjnd.models import count_params, create_model, list_models
 from laserjnd.models.info import count_flops, example_cfg
@@ -319,7 +320,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 4, 8])
-    p.add_argument("--precisions", nargs="+", default=["fp32", "bf16", "int8"], choices=["fp32", "bf16", "int8"])
+    p.add_argument("--precisions", nargs="+", default=["fp32", *REDUCED], choices=["fp32", *REDUCED])
     p.add_argument("--frame-size", type=parse_size, default=(720, 1280), help="decoded frame HxW fed to the Predictor")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
     p.add_argument("--quick", action="store_true", help=f"{QUICK_SIZE[0]}x{QUICK_SIZE[1]}, 3 repeats: a smoke run")

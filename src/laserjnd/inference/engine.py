@@ -127,7 +127,7 @@ def precision_record(model: nn.Module, batches, source: str) -> dict:
     return {p: change | {"split": source} for p, change in precision_changes(model, batches, precisions).items()}
 
 
-def precision_changes(model: nn.Module, batches, precisions=("bf16",), max_frames: int = 64) -> dict[str, dict]:
+def precision_changes(model: nn.Module, batches, precisions, max_frames: int = 64) -> dict[str, dict]:
     """Mean and max |change| of the JND outputs under each of ``precisions`` against fp32 (CPU), over
     canonical frame batches (e.g. the validation split), read once: what ``auto`` decides by."""
     fp32 = InferenceEngine(model, "fp32", "cpu")
